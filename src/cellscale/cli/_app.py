@@ -42,10 +42,12 @@ def _root(
 def _register() -> None:
     # Subcommand modules import their heavy dependencies inside the command
     # functions, so registering them here keeps `cellscale --help` fast.
-    from cellscale.cli import _info, _simulate
+    from cellscale.cli import _info, _segment, _simulate
 
     app.command("info")(_info.info)
     app.add_typer(_simulate.simulate_app, name="simulate")
+    app.command("segment")(_segment.segment)
+    app.command("evaluate")(_segment.evaluate)
 
 
 _register()

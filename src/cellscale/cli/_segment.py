@@ -1,0 +1,150 @@
+"""``cellscale segment IMAGE -o LABELS`` and ``cellscale evaluate MODEL DATA``."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cellscale.cli._progress import progress
+
+ModelOpt = Annotated[str, typer.Option(
+    "--model", "-m",
+    help="Shipped model (nuclei, cells), 'classical', or a path/URL of a model card.")]
+ChannelsOpt = Annotated[str | None, typer.Option(
+    "--channels",
+    help="Image channels for the model's inputs, in its order, by name or index: e.g. DNA,membrane.")]
+TileOpt = Annotated[int, typer.Option("--tile-size", help="Largest tile side in pixels (the result does not depend on it).")]
+CompartmentOpt = Annotated[str | None, typer.Option(
+    "--compartment", help="Objects to return: nuclei or cells (default: cells when the model outputs them).")]
+ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU threads for the network (default: all).")]
+
+
+def _channels(text: str | None, names: tuple[str, ...] | None) -> list[str | int] | None:
+    """Split ``--channels``; a bare number that is not a channel's name is an index."""
+    if text is None:
+        return None
+    tokens = [t.strip() for t in text.split(",") if t.strip()]
+    if not tokens:
+        from cellscale.errors import InvalidArgumentError
+
+        raise InvalidArgumentError(f"--channels must name at least one channel, got {text!r}")
+    known = set(names or ())
+    return [int(t) if t not in known and t.lstrip("-").isdigit() else t for t in tokens]
+
+
+def _segmenter(model: str, channels: list[str | int] | None, tile_size: int,
+               compartment: str | None, threads: int | None) -> Any:
+    from cellscale.segment import Segmenter
+
+    return Segmenter(model, channels=channels, tile_size=tile_size,
+                     compartment=compartment, threads=threads)
+
+
+def segment(
+    input: Annotated[Path, typer.Argument(
+        metavar="INPUT", help="Image: TIFF, OME-TIFF, PNG, OME-Zarr, ... (2-D, any channels).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Label image to write: .tif or .zarr.")],
+    model: ModelOpt = "nuclei",
+    channels: ChannelsOpt = None,
+    tile_size: TileOpt = 512,
+    compartment: CompartmentOpt = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Segment nuclei or whole cells in an image and write a label image (0 = background)."""
+    from cellscale.io import check_output_path, read, write_labels
+
+    start = time.perf_counter()
+    check_output_path(output, overwrite=overwrite)
+    image = read(input, lazy=False)
+    read_s = time.perf_counter() - start
+    names = image.channel_names if "c" in image.axes else None
+    segmenter = _segmenter(model, _channels(channels, names), tile_size, compartment, threads)
+    with progress(f"Segmenting {input.name}"):
+        labels = segmenter(image)
+    t0 = time.perf_counter()
+    pixel_size = {k: v for k, v in image.pixel_size.items() if k in "yx"} or None
+    written = write_labels(labels, output, pixel_size=pixel_size, overwrite=overwrite,
+                           name=segmenter.compartment)
+    write_s = time.perf_counter() - t0
+    total = time.perf_counter() - start
+    t = segmenter.timings
+    h, w = labels.shape
+    typer.echo(
+        f"Segmented {int(labels.max())} {segmenter.compartment} in {input.name} ({h}x{w}, "
+        f"model {segmenter.name}) in {total:.2f} s ({h * w / 1e6 / total:.2f} Mpx/s): "
+        f"read {read_s:.2f} s, normalise {t['normalise']:.2f} s, network {t['network']:.2f} s, "
+        f"post-processing {t['postprocess']:.2f} s, write {write_s:.2f} s -> {written}"
+    )
+
+
+def _sample_folders(data: Path) -> list[Path]:
+    from cellscale.errors import InputNotFoundError
+
+    if not data.is_dir():
+        raise InputNotFoundError(f"{data}: not a folder of samples (see cellscale simulate)")
+    if (data / "params.json").is_file():
+        return [data]
+    found = sorted(p for p in data.iterdir() if p.is_dir() and (p / "params.json").is_file())
+    if not found:
+        raise InputNotFoundError(
+            f"{data}: no samples here: expected a folder written by 'cellscale simulate' "
+            "(image.ome.tif, labels_*.tif, params.json) or a folder of such folders"
+        )
+    return found
+
+
+def evaluate(
+    model: Annotated[str, typer.Argument(help="Shipped model (nuclei, cells), 'classical', or a path/URL of a model card.")],
+    data: Annotated[Path, typer.Argument(help="A folder written by 'cellscale simulate', or a folder of them.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+    channels: ChannelsOpt = None,
+    tile_size: TileOpt = 512,
+    compartment: CompartmentOpt = None,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Score a model on images with ground truth: F1@0.5, AP@0.5, mean AP@0.5:0.95."""
+    from cellscale.data import load_sample
+    from cellscale.errors import InvalidArgumentError
+    from cellscale.metrics import DEFINITION, aggregate, match_instances
+
+    folders = _sample_folders(data)
+    segmenter = _segmenter(model, _channels(channels, None), tile_size, compartment, threads)
+    kind = segmenter.compartment
+    rows, results = [], []
+    with progress(f"Evaluating {segmenter.name} on {len(folders)} image(s)"):
+        for folder in folders:
+            sample = load_sample(folder, lazy=False)
+            if kind not in sample.labels:
+                raise InvalidArgumentError(
+                    f"{folder}: no ground truth for {kind} (it has {sorted(sample.labels)}); "
+                    "choose another --compartment or model"
+                )
+            start = time.perf_counter()
+            pred = segmenter(sample.image)
+            seconds = time.perf_counter() - start
+            result = match_instances(sample.labels[kind], pred)
+            results.append(result)
+            rows.append({"image": folder.name, "seconds": seconds, **_scores(result),
+                         "timings": dict(segmenter.timings)})
+    total = aggregate(results)
+    summary = {"model": segmenter.name, "compartment": kind, "data": str(data),
+               "images": rows, "aggregate": _scores(total), "definition": DEFINITION,
+               "detail": total.to_dict()}
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    typer.echo(f"{'image':<24} {'true':>6} {'pred':>6} {'F1@0.5':>7} {'AP@0.5':>7} {'mAP':>7} {'seconds':>8}")
+    for row in rows + [{"image": "all", "seconds": sum(r["seconds"] for r in rows), **summary["aggregate"]}]:
+        typer.echo(f"{row['image'][:24]:<24} {row['n_true']:>6} {row['n_pred']:>6} {row['f1@0.5']:>7.3f} "
+                   f"{row['ap@0.5']:>7.3f} {row['mean_ap']:>7.3f} {row['seconds']:>8.2f}")
+    typer.echo(f"model {segmenter.name}, {kind}; mAP = mean AP over IoU 0.5:0.95 (cellscale.metrics)")
+
+
+def _scores(result: Any) -> dict[str, Any]:
+    return {"n_true": result.n_true, "n_pred": result.n_pred, "f1@0.5": result.f1_at(0.5),
+            "ap@0.5": result.ap_at(0.5), "mean_ap": result.mean_ap}

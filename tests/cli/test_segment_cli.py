@@ -1,0 +1,124 @@
+"""`cellscale segment` and `cellscale evaluate`, run in-process as a user would type them."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cellscale.cli import main
+from cellscale.data import save_sample, simulate_nuclei, simulate_tissue
+from cellscale.io import read_labels
+from cellscale.segment import segment
+
+
+def _tiny_models():
+    path = Path(__file__).parents[1] / "segment" / "tiny_models.py"
+    spec = importlib.util.spec_from_file_location("_cli_tiny_models", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def run_inline(capsys, *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as stop:
+        main(list(args))
+    out = capsys.readouterr()
+    return int(stop.value.code or 0), out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    """Two saved nuclei samples and one tissue sample, plus a tiny model."""
+    root = tmp_path_factory.mktemp("cli-seg")
+    for seed in (1, 2):
+        save_sample(simulate_nuclei(shape=(160, 192), seed=seed, diameter=14, density=0.25),
+                    root / "nuclei" / f"img{seed}")
+    save_sample(simulate_tissue(shape=(128, 128), seed=4), root / "tissue")
+    tiny = _tiny_models()
+    tiny.write_model(root / "model", "tiny-nuclei")
+    tiny.write_model(root / "cells-model", "tiny-cells", channels=("DNA", "membrane"),
+                     outputs=("cells.foreground", "cells.distance",
+                              "nuclei.foreground", "nuclei.distance"))
+    return root
+
+
+def test_segment_classical_writes_labels_and_summary(data, tmp_path, capsys):
+    image = data / "nuclei" / "img1" / "image.ome.tif"
+    out = tmp_path / "labels.tif"
+    code, stdout, err = run_inline(capsys, "segment", str(image), "-o", str(out), "--model", "classical")
+    assert code == 0, err
+    labels = np.asarray(read_labels(out))
+    assert labels.shape == (160, 192) and labels.max() > 5
+    assert f"Segmented {labels.max()} nuclei" in stdout
+    assert "network" in stdout and "post-processing" in stdout and "Mpx/s" in stdout
+    # Existing output: refused without --overwrite, replaced with it.
+    code, _, err = run_inline(capsys, "segment", str(image), "-o", str(out), "--model", "classical")
+    assert code == 1 and "already exists" in err
+    code, _, err = run_inline(capsys, "segment", str(image), "-o", str(out), "--model", "classical",
+                              "--overwrite")
+    assert code == 0, err
+
+
+def test_segment_with_onnx_model_zarr_and_channels(data, tmp_path, capsys):
+    image = data / "tissue" / "image.ome.tif"
+    card = data / "cells-model" / "tiny-cells.json"
+    out = tmp_path / "cells.zarr"
+    code, stdout, err = run_inline(capsys, "segment", str(image), "-o", str(out), "--model", str(card),
+                                   "--channels", "DNA,membrane", "--tile-size", "64", "--threads", "1")
+    assert code == 0, err
+    assert " cells in image.ome.tif" in stdout
+    labels = np.asarray(read_labels(out, name="cells"))
+    from cellscale.io import read
+
+    expected = segment(read(image), model=card, channels=["DNA", "membrane"], tile_size=64)
+    np.testing.assert_array_equal(labels, expected)
+    code, stdout, err = run_inline(capsys, "segment", str(image), "-o", str(tmp_path / "n.tif"),
+                                   "--model", str(card), "--channels", "0,1", "--compartment", "nuclei")
+    assert code == 0, err
+    assert " nuclei in " in stdout
+
+
+def test_segment_errors_are_one_paragraph(data, tmp_path, capsys):
+    card = data / "cells-model" / "tiny-cells.json"
+    image = data / "tissue" / "image.ome.tif"
+    code, _, err = run_inline(capsys, "segment", str(image), "-o", str(tmp_path / "x.tif"),
+                              "--model", str(card), "--channels", "DNA,GFP")
+    assert code == 1 and "no channel 'GFP'" in err and "'membrane'" in err and "Traceback" not in err
+    code, _, err = run_inline(capsys, "segment", str(tmp_path / "missing.tif"), "-o", str(tmp_path / "y.tif"))
+    assert code == 1 and "missing.tif" in err
+    code, _, err = run_inline(capsys, "segment", str(image), "-o", str(tmp_path / "z.tif"),
+                              "--model", "classical", "--compartment", "cells")
+    assert code == 1 and "compartment 'cells'" in err
+    assert not (tmp_path / "x.tif").exists() and not (tmp_path / "z.tif").exists()
+
+
+def test_evaluate_folder_of_samples_text_and_json(data, capsys):
+    code, stdout, err = run_inline(capsys, "evaluate", "classical", str(data / "nuclei"))
+    assert code == 0, err
+    lines = stdout.splitlines()
+    assert lines[0].split()[:4] == ["image", "true", "pred", "F1@0.5"]
+    assert [ln.split()[0] for ln in lines[1:4]] == ["img1", "img2", "all"]
+    code, stdout, err = run_inline(capsys, "evaluate", "classical", str(data / "nuclei"), "--json")
+    assert code == 0, err
+    report = json.loads(stdout)
+    assert report["compartment"] == "nuclei" and len(report["images"]) == 2
+    agg = report["aggregate"]
+    assert agg["n_true"] == sum(r["n_true"] for r in report["images"])
+    assert 0.5 < agg["f1@0.5"] <= 1.0 and 0 < agg["mean_ap"] <= agg["ap@0.5"]
+
+
+def test_evaluate_one_sample_with_onnx_model(data, capsys):
+    card = data / "cells-model" / "tiny-cells.json"
+    code, stdout, err = run_inline(capsys, "evaluate", str(card), str(data / "tissue"), "--json")
+    assert code == 0, err
+    report = json.loads(stdout)
+    assert report["compartment"] == "cells" and report["images"][0]["image"] == "tissue"
+    code, _, err = run_inline(capsys, "evaluate", "classical", str(data / "model"))
+    assert code == 1 and "no samples here" in err
+    code, _, err = run_inline(capsys, "evaluate", str(data / "model" / "tiny-nuclei.json"),
+                              str(data / "tissue"), "--compartment", "cells")
+    assert code == 1 and "compartment 'cells'" in err

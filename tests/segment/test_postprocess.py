@@ -1,0 +1,104 @@
+"""Maps to instances, and the exact maps of a label image."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cellscale.data import simulate_nuclei
+from cellscale.errors import InvalidArgumentError, InvalidImageError
+from cellscale.metrics import match_instances
+from cellscale.segment import instances_from_maps, maps_from_labels, relabel_sequential
+
+
+@pytest.fixture(scope="module")
+def crowded():
+    """Crowded simulated nuclei: many touching objects of mixed size."""
+    return [
+        np.asarray(simulate_nuclei(shape=(384, 384), seed=s, density=0.55, **kw).labels["nuclei"])
+        for s, kw in ((0, {}), (1, {"diameter": 12}))
+    ]
+
+
+def test_maps_from_labels_are_exact():
+    lab = np.zeros((12, 20), np.uint16)
+    lab[1:10, 1:10] = 4
+    lab[1:10, 10:19] = 9  # touches object 4 along a column
+    fg, dist = maps_from_labels(lab)
+    assert fg.dtype == np.float32 and dist.dtype == np.float32
+    np.testing.assert_array_equal(fg, lab > 0)
+    assert np.all(dist[lab == 0] == 0)
+    for i in (4, 9):
+        assert dist[lab == i].max() == pytest.approx(1.0)
+    # The contact between touching objects is a boundary on both sides.
+    assert np.all(dist[1:10, 9] == 0) and np.all(dist[1:10, 10] == 0)
+    # An isolated square: EDT / max EDT.
+    sq = np.zeros((9, 9), np.int32)
+    sq[2:7, 2:7] = 1
+    _, d = maps_from_labels(sq)
+    assert d[4, 4] == 1.0 and d[2, 2] == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize("method", ["flood", "watershed"])
+def test_perfect_maps_recover_crowded_nuclei(crowded, method):
+    for gt in crowded:
+        fg, dist = maps_from_labels(gt)
+        out = instances_from_maps(fg, dist, method=method)
+        result = match_instances(gt, out)
+        assert result.f1_at(0.5) >= 0.98, (method, result.f1_at(0.5))
+        assert result.mean_ap >= 0.95
+
+
+def test_output_is_consecutive_uint32_and_small_objects_go():
+    fg = np.zeros((40, 40), np.float32)
+    dist = np.zeros_like(fg)
+    fg[5:15, 5:15] = 1.0
+    dist[8:12, 8:12] = 1.0
+    fg[30:32, 30:32] = 1.0  # 4 pixels, no seed: a seedless object below min_size
+    fg[20:28, 30:38] = 1.0  # 64 pixels, no seed: kept as its own object
+    out = instances_from_maps(fg, dist, min_size=8)
+    assert out.dtype == np.uint32
+    assert sorted(np.unique(out)) == [0, 1, 2]
+    assert out[30, 30] == 0 and out[24, 34] > 0 and out[10, 10] > 0
+
+
+def test_touching_seeds_split_a_component():
+    lab = np.zeros((30, 60), np.int32)
+    lab[5:25, 5:30] = 1
+    lab[5:25, 30:55] = 2
+    fg, dist = maps_from_labels(lab)
+    fg[:, 29:31] = np.maximum(fg[:, 29:31], 1.0)  # one merged foreground blob
+    for method in ("flood", "watershed"):
+        out = instances_from_maps(fg, dist, method=method)
+        assert out.max() == 2
+        assert match_instances(lab, out).f1_at(0.9) == 1.0
+
+
+def test_empty_and_constant_maps():
+    zeros = np.zeros((16, 16), np.float32)
+    assert instances_from_maps(zeros, zeros).max() == 0
+    ones = np.ones((16, 16), np.float32)
+    out = instances_from_maps(ones, ones)
+    assert out.max() == 1 and (out == 1).all()
+
+
+def test_relabel_sequential():
+    lab = np.array([[0, 7, 7], [3, 3, 0], [9, 0, 0]])
+    np.testing.assert_array_equal(relabel_sequential(lab), [[0, 2, 2], [1, 1, 0], [3, 0, 0]])
+    np.testing.assert_array_equal(relabel_sequential(lab, min_size=2), [[0, 2, 2], [1, 1, 0], [0, 0, 0]])
+
+
+def test_bad_maps_and_options():
+    m = np.zeros((8, 8), np.float32)
+    with pytest.raises(InvalidImageError, match="same shape"):
+        instances_from_maps(m, np.zeros((8, 9)))
+    with pytest.raises(InvalidImageError, match="NaN"):
+        instances_from_maps(np.full((8, 8), np.nan), m)
+    with pytest.raises(InvalidArgumentError, match="seed_threshold"):
+        instances_from_maps(m, m, seed_threshold=1.5)
+    with pytest.raises(InvalidArgumentError, match="'flood', 'watershed'"):
+        instances_from_maps(m, m, method="magic")
+    with pytest.raises(InvalidImageError, match="2-D"):
+        maps_from_labels(np.zeros((2, 3, 4), np.int32))
+    with pytest.raises(InvalidImageError, match="integers"):
+        maps_from_labels(np.zeros((4, 4), np.float32))
