@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cellscale.data._nucleus import nucleus_field, nucleus_patch, nucleus_texture
 from cellscale.data._optics import (
     acquire,
     background_field,
@@ -14,7 +15,7 @@ from cellscale.data._optics import (
     vignetting_field,
 )
 from cellscale.data._render import render_nuclei
-from cellscale.data._shapes import NUCLEUS_KINDS, nucleus_field, nucleus_patch, nucleus_texture
+from cellscale.data._shapes import NUCLEUS_KINDS
 
 
 @pytest.mark.parametrize("kind", NUCLEUS_KINDS)

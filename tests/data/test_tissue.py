@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from cellscale.data import MARKERS, simulate_tissue
-from cellscale.data._tissue import _Regions
+from cellscale.data._tissue_layout import _Regions
 from cellscale.errors import InvalidArgumentError
 
 

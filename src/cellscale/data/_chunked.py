@@ -14,11 +14,25 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+import pandas as pd
 
-__all__ = ["AUTO_CHUNK_PIXELS", "Scene", "render_scene", "use_chunks"]
+import cellscale
+from cellscale.data._optics import vignetting_field
+from cellscale.data._options import SimulationOptions
+
+__all__ = [
+    "AUTO_CHUNK_PIXELS",
+    "Scene",
+    "SimulatedScene",
+    "render_scene",
+    "render_with_table",
+    "sample_params",
+    "use_chunks",
+]
 
 #: Images with more pixels than this (per plane) are rendered lazily by default.
 AUTO_CHUNK_PIXELS = 4096 * 4096
@@ -108,3 +122,64 @@ def render_scene(
 
 def _render_chunk(scene: Scene, y0: int, y1: int, x0: int, x1: int, iy: int, ix: int):
     return scene.render(y0, y1, x0, x1, _chunk_rng(scene.seed, iy, ix))
+
+
+@dataclass
+class SimulatedScene:
+    """The part of a :class:`Scene` every simulator shares: options, resolved
+    parameters (``p``, with ``"vignetting"``) and the global cells table."""
+
+    opts: SimulationOptions
+    p: dict[str, Any]
+    cells: pd.DataFrame
+
+    def __post_init__(self) -> None:
+        self.shape = tuple(self.opts.shape)
+        self.dtype = np.dtype(self.opts.dtype)
+        self.seed = self.opts.seed
+
+    def vignetting(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        """Illumination of a window: one field of view, or a mosaic of 2048² fields
+        (a stitched scan) when the image is larger than 4096."""
+        return vignetting_field(
+            (y1 - y0, x1 - x0),
+            offset=(y0, x0),
+            full_shape=self.shape,
+            strength=self.p["vignetting"],
+            tile=2048 if max(self.shape) > 4096 else None,
+        )
+
+
+def render_with_table(
+    scene: SimulatedScene, *, label: str
+) -> tuple[Any, dict[str, Any], pd.DataFrame, bool]:
+    """Render ``scene`` as its options say (in memory or chunked).
+
+    Returns ``(image, labels, cells, lazy)``. In memory, ``cells`` keeps only the
+    rows whose label is in ``labels[label]``, so rows and labels agree; chunked,
+    the table is returned whole (checking would render everything).
+    """
+    opts = scene.opts
+    lazy = use_chunks(opts.shape, opts.chunked)
+    data, labels = render_scene(scene, chunked=lazy, chunk_size=opts.chunk_size)
+    cells = scene.cells
+    if not lazy:
+        present = np.zeros(len(cells) + 1, bool)
+        present[labels[label]] = True
+        present[0] = False
+        cells = cells[present[cells["label"].to_numpy()]].reset_index(drop=True)
+    return data, labels, cells, lazy
+
+
+def sample_params(
+    function: str, opts: SimulationOptions, resolved: dict[str, Any], lazy: bool, **extra: Any
+) -> dict[str, Any]:
+    """The ``params`` of a simulated sample: what regenerates it."""
+    return {
+        "function": f"cellscale.data.{function}",
+        "cellscale_version": cellscale.__version__,
+        "options": opts.model_dump(mode="json"),
+        "resolved": resolved,
+        **extra,
+        "lazy": lazy,
+    }

@@ -120,11 +120,11 @@ def place_discs(
             gy, gx = np.meshgrid(
                 np.linspace(y0, y1 - 1, 16), np.linspace(x0, x1 - 1, 16), indexing="ij"
             )
-            target = float(np.mean(count_per_pixel(gy, gx))) * (y1 - y0) * (x1 - x0)
+            c_grid = np.asarray(count_per_pixel(gy, gx), float)
+            target = float(np.mean(c_grid)) * (y1 - y0) * (x1 - x0)
             n_target = int(rng.poisson(max(target, 0.0)))
             if n_target == 0:
                 continue
-            c_grid = np.asarray(count_per_pixel(gy, gx), float)
             fill = max(float(c_grid.mean()) / max(float(c_grid.max()), 1e-12), 0.02)
             m = int(np.ceil(n_target * oversample / fill)) + 8
             cy = rng.uniform(y0, y1, m)

@@ -2,47 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import field_validator
 from scipy import ndimage as ndi
 
-import cellscale
-from cellscale.data._chunked import render_scene, use_chunks
-from cellscale.data._layout import place_discs
-from cellscale.data._optics import (
-    acquire,
-    background_field,
-    blur_halo,
-    photons_for_snr,
-    smooth_field_at,
-    vignetting_field,
-)
+from cellscale.data._chunked import SimulatedScene, render_with_table, sample_params
+from cellscale.data._nuclei_table import DEFOCUS_SIGMA, nuclei_table
+from cellscale.data._optics import acquire, background_field, blur_halo, photons_for_snr
+from cellscale.data._options import SimulationOptions, _validated
 from cellscale.data._render import render_nuclei
 from cellscale.data._sample import Sample
-from cellscale.errors import InvalidArgumentError
 from cellscale.io import Image
 
 __all__ = ["NucleiOptions", "simulate_nuclei"]
 
 Range = tuple[float, float]
-#: Extra blur (pixels, Gaussian sigma) of nuclei lying out of the focal plane, per level.
-DEFOCUS_SIGMA = (0.0, 2.0, 4.0)
 
 
-class NucleiOptions(BaseModel):
+class NucleiOptions(SimulationOptions):
     """Options of :func:`simulate_nuclei`. A number fixes a value; a pair
     ``(low, high)`` draws it per image from that range; None uses the default range."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    shape: tuple[int, int] = (512, 512)
-    """Image size (rows, columns), pixels; each side 16 .. 200,000."""
-    seed: int = 0
-    """Seed; the sample is a function of the options only."""
     diameter: float | Range = (8.0, 40.0)
     """Typical nucleus diameter in pixels (equivalent-disc), or the range it is drawn from.
     With a range, interphase nuclei are also clipped into it."""
@@ -73,19 +55,6 @@ class NucleiOptions(BaseModel):
     psf_sigma: float | None = None
     """Gaussian PSF sigma, pixels; default drawn in 0.06 .. 0.11 x the typical diameter
     (clipped to 0.7 .. 3), since small pixels make both nuclei and the PSF span more pixels."""
-    dtype: Literal["uint16", "uint8"] = "uint16"
-    """Camera data type: ``uint16`` (offset ~100 ADU) or ``uint8`` (8-bit export, offset 0 .. 5)."""
-    chunked: bool | None = None
-    """Render lazily with Dask chunks; default when the image exceeds 4096² pixels."""
-    chunk_size: int = Field(2048, ge=256, le=16384)
-    """Chunk side for lazy rendering, pixels."""
-
-    @field_validator("shape")
-    @classmethod
-    def _shape(cls, v: tuple[int, int]) -> tuple[int, int]:
-        if not all(16 <= s <= 200_000 for s in v):
-            raise ValueError(f"each side of shape must be in 16 .. 200000, got {v}")
-        return v
 
     @field_validator("diameter")
     @classmethod
@@ -104,17 +73,6 @@ class NucleiOptions(BaseModel):
         if not 0.005 <= lo <= hi <= 0.7:
             raise ValueError(f"density must be within 0.005 .. 0.7 with low <= high, got {v}")
         return v
-
-
-def _validated(model: type[BaseModel], **options: Any) -> Any:
-    """Build an options model; turn validation errors into :class:`InvalidArgumentError`."""
-    try:
-        return model(**options)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors()
-        )
-        raise InvalidArgumentError(f"invalid {model.__name__}: {problems}") from None
 
 
 def _draw(rng: np.random.Generator, value: Any, default: Range, *, log: bool = False) -> float:
@@ -173,162 +131,13 @@ def resolve_nuclei_options(opts: NucleiOptions) -> dict[str, Any]:
     return {k: (float(v) if isinstance(v, (np.floating, float)) else v) for k, v in p.items()}
 
 
-def nuclei_table(opts: NucleiOptions, p: dict[str, Any]) -> pd.DataFrame:
-    """Global ground-truth table of all nuclei (positions, shapes, kinds)."""
-    h, w = opts.shape
-    seed = opts.seed
-    r_typ = p["diameter"] / 2.0
-    cv = p["diameter_cv"]
-    lo, hi = (p["range"][0] / 2, p["range"][1] / 2) if p["range"] else (1.5, np.inf)
-
-    def attributes(rng: np.random.Generator, y: np.ndarray, x: np.ndarray) -> np.ndarray:
-        n = y.size
-        # DNA content: G1 = 1, S in (1, 2), G2 = 2; G2 nuclei are larger.
-        phase = rng.choice(3, size=n, p=[0.55, 0.3, 0.15])
-        dna = np.where(phase == 0, 1.0, np.where(phase == 1, rng.uniform(1.0, 2.0, n), 2.0))
-        r = r_typ * np.exp(rng.normal(0.0, cv, n)) * dna**0.3
-        return np.column_stack([np.clip(r, lo, hi), phase, dna])
-
-    mean_r2 = r_typ**2 * np.exp(2 * cv**2) * 1.18 * 0.95  # E[dna^0.6]; smaller M/apoptotic
-    kappa = p["clustering"]
-    field_scale = 10.0 * p["diameter"]
-
-    def weight(y: np.ndarray, x: np.ndarray) -> np.ndarray:
-        return np.exp(kappa * _field(y, x, seed=seed + 1, scale=field_scale))
-
-    rate = p["density"] / (np.pi * mean_r2)
-
-    def count(y: np.ndarray, x: np.ndarray) -> np.ndarray:
-        return rate * weight(y, x) / np.exp(kappa**2 / 2)
-
-    overlap = 0.03 + 0.22 * np.clip((p["density"] - 0.1) / 0.4, 0.0, 1.0)
-    y, x, attr = place_discs(
-        (h, w), seed=seed, count_per_pixel=count, draw_attributes=attributes, overlap=overlap
-    )
-    n = y.size
-    rng = np.random.default_rng([seed & 0xFFFFFFFF, 0x7AB])
-    radius, phase, dna = attr[:, 0], attr[:, 1].astype(int), attr[:, 2]
-    # Local alignment of elongated nuclei (confluent cells align like a nematic).
-    aligned = np.pi * _field(y, x, seed=seed + 2, scale=field_scale)
-    spread = np.pi * (1.0 - p["alignment"]) + 0.15
-    angle = np.mod(aligned + rng.normal(0.0, spread, n), np.pi)
-    elongation = 1.0 + rng.gamma(2.0, p["elongation_mean"] / 2.0, n)
-    irregularity = p["irregularity"] * np.exp(rng.normal(0.0, 0.4, n))
-    brightness = np.exp(rng.normal(0.0, p["brightness_cv"], n)) * dna**0.3
-    cycle = np.array(["G1", "S", "G2"])[phase].astype(object)
-    kind = np.full(n, "interphase", dtype=object)
-    defocus = (rng.random(n) < p["defocus_fraction"]) * rng.integers(1, len(DEFOCUS_SIGMA), n)
-    # Mitosis and apoptosis.
-    u = rng.random(n)
-    mit = u < p["mitotic_fraction"]
-    apo = (u >= p["mitotic_fraction"]) & (u < p["mitotic_fraction"] + p["apoptotic_fraction"])
-    stage = rng.choice(3, size=n, p=[0.35, 0.35, 0.3])
-    pro, meta, ana = mit & (stage == 0), mit & (stage == 1), mit & (stage == 2)
-    kind[pro], kind[meta], kind[apo] = "prophase", "metaphase", "apoptotic"
-    cycle[mit], cycle[apo] = "M", "apoptotic"
-    radius = np.where(pro, radius * 0.9, radius)
-    radius = np.where(meta, radius * rng.uniform(0.6, 0.72, n), radius)
-    elongation = np.where(
-        meta, rng.uniform(1.8, 3.2, n), np.where(pro, 1.0 + 0.3 * (elongation - 1), elongation)
-    )
-    radius = np.where(apo, radius * rng.uniform(0.45, 0.7, n), radius)
-    brightness = np.where(mit | apo, brightness / dna**0.3 * 1.2, brightness)
-    table = pd.DataFrame(
-        {
-            "y": y,
-            "x": x,
-            "radius": radius,
-            "elongation": elongation,
-            "angle": angle,
-            "irregularity": irregularity,
-            "brightness": brightness.astype(np.float32),
-            "kind": kind,
-            "cell_cycle": cycle,
-            "dna_content": np.where(mit, 2.0, dna),
-            "defocus": defocus.astype(np.int8),
-            "sister": 0,
-            "texture": (p["texture"] * np.exp(rng.normal(0.0, 0.2, n))).astype(np.float32),
-            "foci": np.float32(p["foci"]),
-        }
-    )
-    # Anaphase: the nucleus becomes two separating chromatid plates.
-    a_idx = np.flatnonzero(ana)
-    if a_idx.size:
-        par = table.iloc[a_idx]
-        sep = par["radius"].to_numpy() * rng.uniform(0.7, 1.5, a_idx.size)
-        axis = par["angle"].to_numpy()
-        d_rad = par["radius"].to_numpy() * rng.uniform(0.45, 0.55, a_idx.size)
-        kids = []
-        for sign in (-1.0, 1.0):
-            kid = par.copy()
-            kid["y"] = par["y"].to_numpy() - sign * sep * np.sin(axis)
-            kid["x"] = par["x"].to_numpy() + sign * sep * np.cos(axis)
-            kid["radius"] = d_rad
-            kid["elongation"] = rng.uniform(1.8, 3.0, a_idx.size)
-            kid["angle"] = np.mod(axis + np.pi / 2, np.pi)
-            kid["kind"] = "anaphase"
-            kid["cell_cycle"] = "M"
-            kid["dna_content"] = 1.0
-            kid["brightness"] = (par["brightness"].to_numpy() / dna[a_idx] ** 0.3 * 1.2).astype(
-                np.float32
-            )
-            kids.append(kid)
-        table = pd.concat([table.drop(table.index[a_idx]), kids[0], kids[1]], ignore_index=True)
-        m = a_idx.size
-        first = len(table) - 2 * m
-        table.loc[first : first + m - 1, "sister"] = np.arange(first + m, first + 2 * m) + 1
-        table.loc[first + m :, "sister"] = np.arange(first, first + m) + 1
-    table.insert(0, "label", np.arange(1, len(table) + 1, dtype=np.int64))
-    table = table[
-        (table["y"] >= 0) & (table["y"] < h - 0.5) & (table["x"] >= 0) & (table["x"] < w - 0.5)
-    ]
-    table.loc[~table["sister"].isin(table["label"]), "sister"] = 0
-    table = relabel_cells(table)
-    table["diameter"] = 2.0 * table["radius"]
-    table["shape_seed"] = table["label"].astype(np.int64)
-    cols = [
-        "label",
-        "y",
-        "x",
-        "diameter",
-        "radius",
-        "elongation",
-        "angle",
-        "irregularity",
-        "brightness",
-        "texture",
-        "foci",
-        "kind",
-        "cell_cycle",
-        "dna_content",
-        "defocus",
-        "sister",
-        "shape_seed",
-    ]
-    table = table[cols]
-    for col in ("kind", "cell_cycle"):  # categories keep million-row tables small
-        table[col] = table[col].astype("category")
-    return table
-
-
-def _field(y: np.ndarray, x: np.ndarray, *, seed: int, scale: float) -> np.ndarray:
-    return smooth_field_at(y, x, seed=seed, scale=scale)
-
-
-@dataclass
-class _NucleiScene:
+class _NucleiScene(SimulatedScene):
     """Renders any window of a nuclei image (see ``cellscale.data._chunked``)."""
 
-    opts: NucleiOptions
-    p: dict[str, Any]
-    cells: pd.DataFrame
-
     def __post_init__(self) -> None:
-        self.shape = tuple(self.opts.shape)
+        super().__post_init__()
         self.n_channels = None
-        self.dtype = np.dtype(self.opts.dtype)
         self.label_names = ("nuclei",)
-        self.seed = self.opts.seed
         n = int(self.cells["label"].max()) if len(self.cells) else 0
         self.defocus_lut = np.zeros(n + 1, np.int8)
         self.defocus_lut[self.cells["label"].to_numpy()] = self.cells["defocus"].to_numpy()
@@ -360,13 +169,7 @@ class _NucleiScene:
             level=p["background"],
             variation=0.3,
         )
-        vig = vignetting_field(
-            win,
-            offset=(y0, x0),
-            full_shape=full,
-            strength=p["vignetting"],
-            tile=2048 if max(full) > 4096 else None,
-        )
+        vig = self.vignetting(y0, y1, x0, x1)
         image = acquire(
             rng,
             clean,
@@ -494,42 +297,13 @@ def simulate_nuclei(
         chunk_size=chunk_size,
     )
     p = resolve_nuclei_options(opts)
-    cells = nuclei_table(opts, p)
-    lazy = use_chunks(opts.shape, opts.chunked)
-    scene = _NucleiScene(opts, p, cells)
-    data, labels = render_scene(scene, chunked=lazy, chunk_size=opts.chunk_size)
-    if not lazy:
-        # A nucleus always keeps its centre pixel (it lies deepest there), so this
-        # drops nothing in practice; it guarantees rows == labels in the image.
-        present = np.zeros(len(cells) + 1, bool)
-        present[np.unique(labels["nuclei"])] = True
-        cells = cells[present[cells["label"].to_numpy()]].reset_index(drop=True)
+    # A nucleus always keeps its centre pixel (it lies deepest there), so keeping
+    # the rows whose label is in the image drops nothing in practice.
+    scene = _NucleiScene(opts, p, nuclei_table(opts, p))
+    data, labels, cells, lazy = render_with_table(scene, label="nuclei")
     pixel_size = round(11.0 / p["diameter"], 4)  # a typical nucleus is ~11 µm across
     image = Image(
         data=data, axes="yx", channel_names=("DNA",), pixel_size={"y": pixel_size, "x": pixel_size}
     )
-    params = {
-        "function": "cellscale.data.simulate_nuclei",
-        "cellscale_version": cellscale.__version__,
-        "options": opts.model_dump(mode="json"),
-        "resolved": p,
-        "lazy": lazy,
-    }
+    params = sample_params("simulate_nuclei", opts, p, lazy)
     return Sample(kind="nuclei", image=image, labels=labels, cells=cells, params=params)
-
-
-def relabel_cells(cells: pd.DataFrame) -> pd.DataFrame:
-    """Renumber ``label`` 1..n in row order, mapping ``sister`` references (0 stays 0).
-
-    ``shape_seed`` is kept, so every nucleus keeps its shape and texture.
-    """
-    old = cells["label"].to_numpy()
-    new = np.arange(1, len(cells) + 1, dtype=np.int64)
-    lut = np.zeros(int(old.max()) + 1 if len(old) else 1, np.int64)
-    lut[old] = new
-    out = cells.copy()
-    out["label"] = new
-    sis = out["sister"].to_numpy()
-    sis = np.where((sis > 0) & (sis < lut.size), lut[np.clip(sis, 0, lut.size - 1)], 0)
-    out["sister"] = sis
-    return out.reset_index(drop=True)

@@ -2,8 +2,9 @@
 
 The smooth fields (background, illumination) are evaluated analytically at
 full-image pixel coordinates, so any window of a huge image gets exactly the
-values the whole image would have. Only the shot and read noise are drawn from a
-generator, which chunked renderers seed per chunk.
+values the whole image would have. Only the shot and read noise (the camera,
+:mod:`cellscale.data._camera`) are drawn from a generator, which chunked
+renderers seed per chunk.
 
 Units: the clean signal is in *relative intensity* (1 = a typical nucleus);
 ``photons`` converts it to expected photo-electrons per pixel; ``read_noise`` is
@@ -18,6 +19,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage as ndi
 
+from cellscale.data._camera import add_camera_noise, photons_for_snr
+
 __all__ = [
     "acquire",
     "add_camera_noise",
@@ -25,8 +28,8 @@ __all__ = [
     "blur",
     "blur_halo",
     "field_at",
-    "smooth_field_at",
     "photons_for_snr",
+    "smooth_field_at",
     "smooth_random_field",
     "vignetting_field",
 ]
@@ -276,69 +279,6 @@ def blur_halo(*, psf_sigma: float = 1.5, haze: float = 0.0, haze_sigma: float = 
     if haze > 0:
         h = max(h, int(np.ceil(3.0 * haze_sigma)) + 1)
     return h
-
-
-def photons_for_snr(snr: float, *, background: float = 0.05, read_noise: float = 2.0) -> float:
-    """Photo-electrons per unit intensity that give a signal-to-noise ratio ``snr``.
-
-    ``snr`` is the mean signal of a typical nucleus above background (relative
-    intensity 1) divided by the noise standard deviation on the background
-    (shot noise of the background plus read noise), all in electrons.
-    """
-    s2 = float(snr) ** 2
-    b = float(background)
-    return float((s2 * b + np.sqrt(s2 * s2 * b * b + 4.0 * s2 * float(read_noise) ** 2)) / 2.0)
-
-
-def add_camera_noise(
-    rng: np.random.Generator,
-    signal: np.ndarray,
-    *,
-    photons: float = 200.0,
-    read_noise: float = 2.0,
-    gain: float = 1.0,
-    offset: float = 100.0,
-    dtype: np.dtype | type = np.uint16,
-) -> np.ndarray:
-    """Poisson shot noise, Gaussian read noise, gain, offset, rounding and clipping.
-
-    Parameters
-    ----------
-    rng : numpy.random.Generator
-        Source of the noise.
-    signal : numpy.ndarray
-        Expected signal in relative intensity (blurred clean + background, after
-        illumination), >= 0.
-    photons : float
-        Expected photo-electrons per unit of relative intensity. Default 200.
-    read_noise : float
-        Camera read noise, electrons r.m.s. Default 2.
-    gain : float
-        Camera counts (ADU) per electron. Default 1.
-    offset : float
-        Camera offset (dark level), ADU. Default 100.
-    dtype : numpy dtype
-        Output type; integer types are rounded and clipped to their range.
-
-    Returns
-    -------
-    numpy.ndarray of ``dtype``, same shape as ``signal``
-    """
-    lam = np.clip(np.asarray(signal, np.float32) * np.float32(photons), 0.0, None)
-    # Poisson where counts are low; above 5 e- the normal approximation is close to
-    # well within the read noise and several times faster.
-    electrons = lam + np.sqrt(lam) * rng.standard_normal(lam.shape, dtype=np.float32)
-    low = lam < 5.0
-    if low.any():
-        electrons[low] = rng.poisson(lam[low])
-    if read_noise > 0:
-        electrons += np.float32(read_noise) * rng.standard_normal(electrons.shape, dtype=np.float32)
-    adu = electrons * np.float32(gain) + np.float32(offset)
-    dt = np.dtype(dtype)
-    if dt.kind in "ui":
-        info = np.iinfo(dt)
-        return np.clip(np.rint(adu), info.min, info.max).astype(dt)
-    return adu.astype(dt)
 
 
 def acquire(

@@ -7,7 +7,8 @@ rendering. Where nuclei overlap, a pixel goes to the nucleus it lies deeper in
 (smaller normalised radius ``rho / r(theta)``; ties to the higher label), which
 splits touching nuclei along a flat boundary as in crowded cultures. The result
 does not depend on the order cells are rendered in. Nuclei with the same patch
-size are drawn together, vectorised; only pasting loops over nuclei.
+size are drawn together, vectorised, and pasted together
+(:class:`~cellscale.data._canvas.MinCanvas`).
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from cellscale.data._canvas import MinCanvas, pad_for, patch_candidates
+from cellscale.data._hashing import _cell_keys, hash_uniforms
 from cellscale.data._shapes import (
     _N_U,
     NUCLEUS_KINDS,
-    _cell_keys,
     contours,
     draw_nuclei_batch,
-    hash_uniforms,
     patch_half_size,
 )
 
@@ -86,12 +87,12 @@ def render_nuclei(
         One row per nucleus with columns :data:`NUCLEUS_COLUMNS`: ``label``
         (int > 0), ``y``, ``x`` (centre in full-image pixels), ``radius``
         (equivalent-disc radius, pixels), ``elongation`` (>= 1), ``angle``
-        (radians), ``irregularity`` (see :func:`~cellscale.data._shapes.nucleus_field`),
+        (radians), ``irregularity`` (see :func:`~cellscale.data._nucleus.nucleus_field`),
         ``brightness`` (multiplies the texture), ``kind`` (one of
         :data:`~cellscale.data._shapes.NUCLEUS_KINDS`) and ``shape_seed`` (int);
         optional ``texture`` (chromatin contrast, default 1) and ``foci``
         (typical number of chromocentres, default 1.5), see
-        :func:`~cellscale.data._shapes.nucleus_texture`. Rows whose patch misses
+        :func:`~cellscale.data._nucleus.nucleus_texture`. Rows whose patch misses
         the window are skipped.
     offset : (int, int)
         Full-image coordinates of the window's top-left pixel. Default (0, 0).
@@ -123,9 +124,7 @@ def render_nuclei(
     """
     h, w = int(shape[0]), int(shape[1])
     oy, ox = int(offset[0]), int(offset[1])
-    intensity = np.zeros((h, w), np.float32)
-    labels = np.zeros((h, w), np.uint32)
-    score = np.full((h, w), np.inf, np.float32)
+    canvas = None
     if len(cells):
         missing = [c for c in NUCLEUS_COLUMNS if c not in cells.columns]
         if missing:
@@ -135,13 +134,16 @@ def render_nuclei(
         extent = cell_extent(cells)
         sel = cells_in_window(cells, oy, oy + h, ox, ox + w, extent)
         if sel.any():
-            _draw(intensity, labels, score, oy, ox, int(seed), cells.loc[sel], extent[sel])
+            canvas = _draw((h, w), oy, ox, int(seed), cells.loc[sel])
+    if canvas is None:
+        canvas = MinCanvas((h, w), values=True)
+    intensity, labels = canvas.values(), canvas.labels()
     if return_field:
-        return intensity, labels, score
+        return intensity, labels, canvas.scores()
     return intensity, labels
 
 
-def _draw(intensity, labels, score, oy, ox, seed, cells, extent, max_pixels=1 << 21):
+def _draw(shape, oy, ox, seed, cells, max_pixels=1 << 18) -> MinCanvas:
     lab = cells["label"].to_numpy(np.int64)
     y = cells["y"].to_numpy(float) - oy
     x = cells["x"].to_numpy(float) - ox
@@ -172,7 +174,7 @@ def _draw(intensity, labels, score, oy, ox, seed, cells, extent, max_pixels=1 <<
     keys = _cell_keys(seed, cells["shape_seed"].to_numpy(np.int64))
     u = hash_uniforms(keys, _N_U, salt=1)
     r_theta, halves = contours(u, radius, elong, angle, irr, code)
-    h, w = labels.shape
+    canvas = MinCanvas(shape, pad=pad_for(shape, iy, ix, halves), values=True)
     for half in np.unique(halves):
         idx = np.flatnonzero(halves == half)
         p = 2 * int(half) + 1
@@ -192,18 +194,9 @@ def _draw(intensity, labels, score, oy, ox, seed, cells, extent, max_pixels=1 <<
                 contrast[b],
                 foci[b],
             )
-            tex *= bright[b][:, None, None]
-            for j, i in enumerate(b):
-                y0, x0 = iy[i] - half, ix[i] - half
-                py0, px0 = max(0, -y0), max(0, -x0)
-                py1, px1 = p - max(0, y0 + p - h), p - max(0, x0 + p - w)
-                if py1 <= py0 or px1 <= px0:
-                    continue
-                win = (slice(y0 + py0, y0 + py1), slice(x0 + px0, x0 + px1))
-                f = field[j, py0:py1, px0:px1]
-                sc = score[win]
-                # Ties go to the higher label, whatever the drawing order.
-                take = (f <= 1.0) & ((f < sc) | ((f == sc) & (lab[i] > labels[win])))
-                sc[take] = f[take]
-                labels[win][take] = lab[i]
-                intensity[win][take] = tex[j, py0:py1, px0:px1][take]
+            inside = field <= 1.0
+            origin = canvas.index(iy[b] - half, ix[b] - half)
+            j, index = patch_candidates(inside, origin, canvas.stride)
+            tex = tex[inside] * bright[b][j]
+            canvas.add(index, field[inside], lab[b][j], tex)
+    return canvas

@@ -9,10 +9,11 @@ touching nuclei along a flat boundary (the pixel goes to the nucleus it lies
 deeper in).
 
 All randomness of one nucleus is a fixed-length vector of uniforms. The public
-one-nucleus functions draw it from a generator; renderers draw it for thousands
-of nuclei at once by hashing ``(seed, shape_seed)`` (:func:`cell_uniforms`), so a
-nucleus is the same whichever window of a huge image draws it, and the work is
-vectorised over nuclei of the same patch size.
+one-nucleus functions (:mod:`cellscale.data._nucleus`) draw it from a generator;
+renderers draw it for thousands of nuclei at once by hashing ``(seed,
+shape_seed)`` (:func:`cell_uniforms`), so a nucleus is the same whichever window
+of a huge image draws it, and the work is vectorised over nuclei of the same
+patch size.
 """
 
 from __future__ import annotations
@@ -20,15 +21,13 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from cellscale.data._hashing import _cell_keys, hash_uniforms
+
 __all__ = [
     "NUCLEUS_KINDS",
     "cell_uniforms",
     "contours",
     "draw_nuclei_batch",
-    "hash_uniforms",
-    "nucleus_field",
-    "nucleus_patch",
-    "nucleus_texture",
     "patch_half_size",
 ]
 
@@ -43,43 +42,6 @@ _N_U = 160  # uniforms per nucleus
 _THETA = np.linspace(0.0, 2 * np.pi, _N_THETA, endpoint=False)
 _K_LOW = np.arange(2, 9)
 _K_HIGH = np.arange(9, 20)
-_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
-
-
-# -- hashing: random numbers that depend only on keys ------------------------------
-def _splitmix(x: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        z = x + np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return z ^ (z >> np.uint64(31))
-
-
-def hash_uniforms(keys: np.ndarray, n: int, *, salt: int = 0) -> np.ndarray:
-    """Uniform numbers in (0, 1), ``n`` per key, that depend only on key and salt.
-
-    Parameters
-    ----------
-    keys : numpy.ndarray of int, shape (m,)
-        One key per row (e.g. a hashed ``(seed, shape_seed)``).
-    n : int
-        Numbers per key.
-    salt : int
-        Distinguishes independent streams for the same keys.
-
-    Returns
-    -------
-    numpy.ndarray of float64, shape (m, n)
-    """
-    k = _splitmix(
-        np.asarray(keys).astype(np.uint64) ^ _splitmix(np.uint64(salt & 0xFFFFFFFFFFFFFFFF))
-    )
-    with np.errstate(over="ignore"):
-        z = _splitmix(
-            k[:, None]
-            + np.arange(1, n + 1, dtype=np.uint64)[None, :] * np.uint64(0xD1B54A32D192ED03)
-        )
-    return ((z >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / 2**53)
 
 
 def cell_uniforms(seed: int, shape_seeds: np.ndarray) -> np.ndarray:
@@ -91,11 +53,6 @@ def cell_uniforms(seed: int, shape_seeds: np.ndarray) -> np.ndarray:
     """
     keys = _cell_keys(seed, shape_seeds)
     return hash_uniforms(keys, _N_U, salt=1)
-
-
-def _cell_keys(seed: int, shape_seeds: np.ndarray) -> np.ndarray:
-    s = _splitmix(np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF))
-    return _splitmix(np.asarray(shape_seeds, np.int64).astype(np.uint64) ^ s)
 
 
 def _normal(u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
@@ -171,11 +128,11 @@ def _fields(r_theta, half, dy, dx):
     i0 = np.floor(pos).astype(np.intp)
     frac = pos - i0
     i0 %= _N_THETA
-    r = np.minimum(r_theta, half - 1.0).astype(np.float32)  # never cut by the patch edge
-    n = r.shape[0]
-    flat = i0.reshape(n, -1)
-    r0 = np.take_along_axis(r, flat, axis=1).reshape(i0.shape)
-    r1 = np.take_along_axis(r, (flat + 1) % _N_THETA, axis=1).reshape(i0.shape)
+    r = np.minimum(r_theta, half - 1.0).astype(np.float32).ravel()  # never cut by the patch edge
+    row = (np.arange(i0.shape[0]) * _N_THETA)[:, None, None]
+    i1 = i0 + 1
+    i1[i1 == _N_THETA] = 0
+    r0, r1 = r[i0 + row], r[i1 + row]
     return rho / np.maximum(r0 * (1 - frac) + r1 * frac, 1e-3)
 
 
@@ -221,7 +178,7 @@ def _textures(u, field, mask, code, radius, white, contrast=None, foci=None):
     fine = _unit_noise(white[:, ::-1], max(half / 15.0, 0.7))
     condensed = np.flatnonzero(code > 0)
     grain = _unit_noise(white[condensed, :, ::-1], 0.85) if condensed.size else None
-    c = lambda a: a[:, None, None]  # noqa: E731
+    c = lambda a: a[:, None, None]
     tex = np.empty_like(f)
     inter = code == 0
     # Interphase: dome (thicker centre), chromatin at two scales, heterochromatin rim.
@@ -232,19 +189,24 @@ def _textures(u, field, mask, code, radius, white, contrast=None, foci=None):
     tex *= np.clip(1.0 + c(contrast * (0.12 + 0.18 * u[:, 90])) * coarse, 0.2, None)
     tex *= np.clip(1.0 + c(contrast * (0.1 + 0.15 * u[:, 91])) * fine, 0.2, None)
     tex *= 1.0 + c(0.15 * u[:, 92]) * np.clip((f - 0.7) / 0.3, 0.0, 1.0) ** 2
-    yy, xx = _grid(half)
+    g = np.arange(-half, half + 1, dtype=np.float32)  # patch coordinates, both axes
+
+    def dist2(cy: np.ndarray, cx: np.ndarray) -> np.ndarray:
+        """Squared distance of every patch pixel to (cy, cx) of each nucleus, (n, P, P)."""
+        return (g[None, :, None] - c(cy)) ** 2 + (g[None, None, :] - c(cx)) ** 2
+
     two = np.float32(2.0)
     n_nucleoli = np.floor(u[:, 93] * 4)
     for j in range(3):
-        on = inter & (j < n_nucleoli)
-        if not on.any():
+        on = np.flatnonzero(inter & (j < n_nucleoli))
+        if not on.size:
             continue
-        fr, ang = 0.5 * np.sqrt(u[:, 94 + j]), 2 * np.pi * u[:, 97 + j]
-        cy, cx = fr * radius * np.sin(ang), fr * radius * np.cos(ang)
-        s = radius * (0.09 + 0.09 * u[:, 100 + j])
-        depth = (0.2 + 0.25 * u[:, 103 + j]) * on
-        d2 = (yy[None] - c(cy)) ** 2 + (xx[None] - c(cx)) ** 2
-        tex *= 1.0 - c(depth) * np.exp(-d2 / c(two * s * s))
+        uo, ro = u[on], radius[on]
+        fr, ang = 0.5 * np.sqrt(uo[:, 94 + j]), 2 * np.pi * uo[:, 97 + j]
+        cy, cx = fr * ro * np.sin(ang), fr * ro * np.cos(ang)
+        s = ro * (0.09 + 0.09 * uo[:, 100 + j])
+        depth = 0.2 + 0.25 * uo[:, 103 + j]
+        tex[on] *= 1.0 - c(depth) * np.exp(-dist2(cy, cx) / c(two * s * s))
     n_foci = np.minimum(np.floor(foci * 2.0 * u[:, 106] ** 2 * (0.5 + u[:, 107])), 8)
     chromo = np.flatnonzero(inter & (n_foci > 0))
     if chromo.size:
@@ -257,8 +219,7 @@ def _textures(u, field, mask, code, radius, white, contrast=None, foci=None):
             cy, cx = fr * rc * np.sin(ang), fr * rc * np.cos(ang)
             s = (0.6 + 0.6 * uc[:, 132 + j]) * np.maximum(1.0, rc / 9.0)
             amp = (0.3 + 0.5 * uc[:, 144 + min(j, 11)]) * on
-            d2 = (yy[None] - c(cy)) ** 2 + (xx[None] - c(cx)) ** 2
-            tex[chromo] += c(amp) * np.exp(-d2 / c(two * s * s))
+            tex[chromo] += c(amp) * np.exp(-dist2(cy, cx) / c(two * s * s))
     # Mitotic and apoptotic: condensed, granular or dense.
     tex = tex.astype(np.float32, copy=False)
     for kcode, base, contrast in ((1, 0.7, 0.35), (2, 0.75, 0.3), (3, 0.75, 0.3), (4, 0.8, 0.05)):
@@ -296,7 +257,7 @@ def draw_nuclei_batch(u, r_theta, radius, code, dy, dx, half, white, contrast=No
     ``u`` (n, 160) uniforms; ``r_theta`` their :func:`contours`; ``radius``
     (n,) equivalent radii; ``dy, dx`` sub-pixel centre offsets; ``white``
     (n, 2h+1, 2h+1) white noise in (0, 1); ``contrast`` and ``foci`` (n,) see
-    :func:`nucleus_texture`. Returns ``(field, texture)``, both float32
+    :func:`~cellscale.data._nucleus.nucleus_texture`. Returns ``(field, texture)``, both float32
     (n, 2h+1, 2h+1).
     """
     field = _fields(r_theta, half, dy, dx)
@@ -305,172 +266,3 @@ def draw_nuclei_batch(u, r_theta, radius, code, dy, dx, half, white, contrast=No
     mask = field <= 1.0
     tex = _textures(u, field, mask, code, radius, (white - 0.5).astype(np.float32), contrast, foci)
     return field, tex
-
-
-def _check_kind(kind: str) -> int:
-    if kind not in _CODE:
-        raise ValueError(
-            f"unknown nucleus kind {kind!r}; valid kinds are {', '.join(NUCLEUS_KINDS)}"
-        )
-    return _CODE[kind]
-
-
-# -- public one-nucleus API ----------------------------------------------------------
-def nucleus_field(
-    rng: np.random.Generator,
-    *,
-    radius: float,
-    elongation: float = 1.0,
-    angle: float = 0.0,
-    irregularity: float = 0.1,
-    kind: str = "interphase",
-    center_offset: tuple[float, float] = (0.0, 0.0),
-) -> np.ndarray:
-    """Normalised radial coordinate of one nucleus on a square patch.
-
-    Parameters
-    ----------
-    rng : numpy.random.Generator
-        Source of randomness; the same generator state gives the same shape.
-    radius : float
-        Radius in pixels of the disc with the same area as the nucleus.
-    elongation : float
-        Ratio of the long to the short axis of the underlying ellipse (>= 1);
-        area is kept. Default 1.0.
-    angle : float
-        Orientation of the long axis, radians counter-clockwise from +x (image
-        rows grow downwards). Default 0.
-    irregularity : float
-        Relative amplitude of contour deformations (radial harmonics 2-8, blebs,
-        indentations); 0 gives an ellipse, 0.1 a typical cultured-cell nucleus,
-        0.3 a very irregular one. Default 0.1.
-    kind : str
-        One of :data:`NUCLEUS_KINDS`. ``"apoptotic"`` nuclei are a cluster of
-        small round fragments; mitotic kinds have a rough, spiky edge.
-    center_offset : (float, float)
-        Sub-pixel position of the nucleus centre relative to the patch centre.
-
-    Returns
-    -------
-    numpy.ndarray of float32, shape (2h+1, 2h+1)
-        ``rho / r(theta)``; pixels with value <= 1 are inside. ``h`` is the
-        smallest half-size that holds the contour (at most
-        :func:`patch_half_size` of the parameters).
-    """
-    code = _check_kind(kind)
-    u = rng.random((1, _N_U))
-    arr = lambda v: np.array([float(v)])  # noqa: E731
-    r, half = contours(
-        u, arr(radius), arr(elongation), arr(angle), arr(irregularity), np.array([code])
-    )
-    half = int(half[0])
-    if code == 4:
-        return _apoptotic_field(u[0], float(radius), half, *map(float, center_offset))
-    return _fields(r, half, arr(center_offset[0]), arr(center_offset[1]))[0]
-
-
-def nucleus_patch(
-    rng: np.random.Generator,
-    *,
-    radius: float,
-    elongation: float = 1.0,
-    angle: float = 0.0,
-    irregularity: float = 0.1,
-    kind: str = "interphase",
-) -> np.ndarray:
-    """Mask of one irregular nucleus, centred in a tight odd-sized patch.
-
-    Parameters are those of :func:`nucleus_field` (``radius`` in pixels,
-    ``angle`` in radians).
-
-    Returns
-    -------
-    numpy.ndarray of bool, shape (2h+1, 2h+1)
-        True inside the nucleus; cropped symmetrically to the smallest odd size
-        that holds the mask, so the centre stays the centre.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> m = nucleus_patch(np.random.default_rng(0), radius=10, elongation=1.3, irregularity=0.15)
-    >>> m.shape[0] % 2 == 1 and m.dtype == bool
-    True
-    >>> bool(0.85 < m.sum() / (np.pi * 10**2) < 1.15)
-    True
-    """
-    mask = (
-        nucleus_field(
-            rng,
-            radius=radius,
-            elongation=elongation,
-            angle=angle,
-            irregularity=irregularity,
-            kind=kind,
-        )
-        <= 1.0
-    )
-    half = mask.shape[0] // 2
-    ys, xs = np.nonzero(mask)
-    if ys.size == 0:
-        return mask[half : half + 1, half : half + 1]
-    need = int(max(np.abs(ys - half).max(), np.abs(xs - half).max()))
-    return mask[half - need : half + need + 1, half - need : half + need + 1]
-
-
-def nucleus_texture(
-    rng: np.random.Generator,
-    mask: np.ndarray,
-    *,
-    kind: str = "interphase",
-    field: np.ndarray | None = None,
-    contrast: float = 1.0,
-    foci: float = 1.5,
-) -> np.ndarray:
-    """Relative DNA-stain intensity inside one nucleus.
-
-    Parameters
-    ----------
-    rng : numpy.random.Generator
-        Source of randomness.
-    mask : numpy.ndarray of bool, shape (h, w)
-        The nucleus, e.g. from :func:`nucleus_patch`, roughly centred.
-    kind : str
-        One of :data:`NUCLEUS_KINDS`. Interphase: a dome profile (thicker
-        centre), chromatin texture at two scales, darker nucleoli, in a quarter
-        of nuclei bright chromocentres, a brighter heterochromatin rim; mean 1.
-        Prophase: granular condensing chromatin, mean 1.5. Metaphase/anaphase:
-        compact high-contrast chromosomes, mean 2.2. Apoptotic: dense, mean 2.6.
-    field : numpy.ndarray, optional
-        The nucleus' :func:`nucleus_field` (same shape as ``mask``) for the dome
-        profile; when None a distance transform of ``mask`` is used.
-    contrast : float
-        Strength of the chromatin texture (1 = typical; 0.5 smooth, as HeLa; 2
-        clumpy, as Drosophila Kc167). Default 1.
-    foci : float
-        Typical number of bright chromocentres per nucleus (0 = none; mouse
-        cells 3-8). Default 1.5.
-
-    Returns
-    -------
-    numpy.ndarray of float32, same shape as ``mask``
-        Relative intensity, > 0 inside the mask (mean given above), 0 outside.
-    """
-    code = _check_kind(kind)
-    mask = np.asarray(mask, bool)
-    if not mask.any():
-        return np.zeros(mask.shape, np.float32)
-    if field is None:
-        d = ndi.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
-        field = np.where(mask, 1.0 - d / max(float(d.max()), 1.0), 2.0)
-    side = max(mask.shape)
-    side += 1 - side % 2
-    pad = [(0, side - mask.shape[0]), (0, side - mask.shape[1])]
-    m = np.pad(mask, pad)[None]
-    f = np.pad(np.asarray(field, np.float32), pad, constant_values=2.0)[None]
-    u = rng.random((1, _N_U))
-    radius = np.array([np.sqrt(mask.sum() / np.pi)])
-    white = (rng.random(m.shape) - 0.5).astype(np.float32)
-    tex = _textures(
-        u, f, m, np.array([code]), radius, white, np.array([contrast]), np.array([foci])
-    )[0]
-    return tex[: mask.shape[0], : mask.shape[1]]

@@ -8,7 +8,7 @@ write leaves nothing under the final name.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -109,17 +109,16 @@ def write_image(
     fmt = _format(target, ("zarr", "tiff", "png"))
     if fmt != "zarr" and (chunks is not None or n_levels is not None):
         raise InvalidArgumentError(f"{target}: chunks and n_levels apply to .zarr output only")
-    with atomic_output(target, overwrite=overwrite) as tmp:
-        try:
-            if fmt == "zarr":
-                write_omezarr(image, tmp, name=_stem(target), chunks=chunks, n_levels=n_levels)
-            elif fmt == "tiff":
-                write_tiff(image, tmp)
-            else:
-                write_png(image, tmp)
-        except OSError as exc:
-            raise OutputNotWritableError(f"{target}: writing failed: {exc}") from exc
-    return target.absolute()
+
+    def write(tmp: Path) -> None:
+        if fmt == "zarr":
+            write_omezarr(image, tmp, name=_stem(target), chunks=chunks, n_levels=n_levels)
+        elif fmt == "tiff":
+            write_tiff(image, tmp)
+        else:
+            write_png(image, tmp)
+
+    return _write_atomically(target, overwrite, write)
 
 
 def _stem(path: Path) -> str:
@@ -192,13 +191,26 @@ def write_labels(
     fmt = _format(target, ("tiff", "zarr"))
     data = _checked_uint32(labels, where)
     image = Image.from_array(data, axes, pixel_size=pixel_size, source=str(target))
+
+    def write(tmp: Path) -> None:
+        if fmt == "zarr":
+            sizes = dict(image.pixel_size)
+            write_labels_zarr(image.data, tmp, axes=image.axes, pixel_size=sizes, name=name)
+        else:
+            write_tiff(image, tmp)
+
+    return _write_atomically(target, overwrite, write)
+
+
+def _write_atomically(target: Path, overwrite: bool, write: Callable[[Path], None]) -> Path:
+    """Run ``write`` on a temporary path beside ``target``, then rename it into place.
+
+    An ``OSError`` while writing becomes :class:`OutputNotWritableError`; the
+    absolute target path is returned.
+    """
     with atomic_output(target, overwrite=overwrite) as tmp:
         try:
-            if fmt == "zarr":
-                write_labels_zarr(image.data, tmp, axes=image.axes,
-                                  pixel_size=dict(image.pixel_size), name=name)
-            else:
-                write_tiff(image, tmp)
+            write(tmp)
         except OSError as exc:
             raise OutputNotWritableError(f"{target}: writing failed: {exc}") from exc
     return target.absolute()

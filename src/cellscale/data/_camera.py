@@ -1,0 +1,156 @@
+"""The camera: photo-electrons from expected signal, shot and read noise, gain, offset.
+
+Units as in :mod:`cellscale.data._optics`: the signal is in relative intensity
+(1 = a typical nucleus), ``photons`` converts it to expected photo-electrons
+per pixel, ``read_noise`` is in electrons (r.m.s.), ``gain`` in camera counts
+(ADU) per electron and ``offset`` in ADU.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["add_camera_noise", "photons_for_snr"]
+
+#: Expected photo-electron count below which shot noise is drawn from the Poisson law.
+_POISSON_BELOW = np.float32(5.0)
+
+
+def photons_for_snr(snr: float, *, background: float = 0.05, read_noise: float = 2.0) -> float:
+    """Photo-electrons per unit intensity that give a signal-to-noise ratio ``snr``.
+
+    ``snr`` is the mean signal of a typical nucleus above background (relative
+    intensity 1) divided by the noise standard deviation on the background
+    (shot noise of the background plus read noise), all in electrons.
+    """
+    s2 = float(snr) ** 2
+    b = float(background)
+    return float((s2 * b + np.sqrt(s2 * s2 * b * b + 4.0 * s2 * float(read_noise) ** 2)) / 2.0)
+
+
+def add_camera_noise(
+    rng: np.random.Generator,
+    signal: np.ndarray,
+    *,
+    photons: float = 200.0,
+    read_noise: float = 2.0,
+    gain: float = 1.0,
+    offset: float = 100.0,
+    dtype: np.dtype | type = np.uint16,
+) -> np.ndarray:
+    """Poisson shot noise, Gaussian read noise, gain, offset, rounding and clipping.
+
+    Shot noise is drawn from the Poisson distribution where the expected count
+    is below 5 electrons (to float32 precision); above, it is drawn together
+    with the read noise as one normal ``N(lam, lam + read_noise**2)``, a close
+    approximation there.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Source of the noise.
+    signal : numpy.ndarray
+        Expected signal in relative intensity (blurred clean + background, after
+        illumination), >= 0.
+    photons : float
+        Expected photo-electrons per unit of relative intensity. Default 200.
+    read_noise : float
+        Camera read noise, electrons r.m.s. Default 2.
+    gain : float
+        Camera counts (ADU) per electron. Default 1.
+    offset : float
+        Camera offset (dark level), ADU. Default 100.
+    dtype : numpy dtype
+        Output type; integer types are rounded and clipped to their range.
+
+    Returns
+    -------
+    numpy.ndarray of ``dtype``, same shape as ``signal``
+    """
+    lam = np.asarray(signal, np.float32) * np.float32(photons)
+    np.maximum(lam, np.float32(0.0), out=lam)
+    # One normal draw per pixel. Where the mean is high, shot noise is close to
+    # N(lam, lam) (well within the read noise), so shot plus read noise is
+    # N(lam, lam + read_noise^2); where it is low, Poisson plus read noise.
+    noise = _normal(rng, lam.shape)
+    read2 = np.float32(max(float(read_noise), 0.0)) ** 2
+    low = lam < _POISSON_BELOW
+    n_low = int(np.count_nonzero(low))
+    if n_low == low.size:  # all counts low (dim images): the same values, fewer passes
+        electrons = noise
+        electrons *= np.sqrt(read2)
+        electrons += _poisson_small(rng, lam.ravel()).reshape(lam.shape)
+    else:
+        shot = np.where(low, np.float32(0.0), lam)
+        electrons = np.sqrt(shot + read2)
+        electrons *= noise
+        electrons += shot
+        if n_low:
+            electrons[low] += _poisson_small(rng, lam[low])
+    adu = electrons
+    adu *= np.float32(gain)
+    adu += np.float32(offset)
+    dt = np.dtype(dtype)
+    if dt.kind in "ui":
+        info = np.iinfo(dt)
+        np.rint(adu, out=adu)
+        np.clip(adu, info.min, info.max, out=adu)
+    return adu.astype(dt)
+
+
+def _normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Standard normal float32 numbers by the Box-Muller transform of float32 uniforms.
+
+    About twice as fast as ``Generator.standard_normal`` for float32; the 24-bit
+    uniforms cut the tails at 5.8 sigma (probability 1e-8), far below camera noise.
+    """
+    n = int(np.prod(shape))
+    m = (n + 1) // 2
+    u = rng.random(2 * m, dtype=np.float32)
+    radius, angle = u[:m], u[m:]
+    np.subtract(np.float32(1.0), radius, out=radius)  # (0, 1]: log is finite
+    np.log(radius, out=radius)
+    radius *= np.float32(-2.0)
+    np.sqrt(radius, out=radius)
+    angle *= np.float32(2 * np.pi)
+    out = np.empty(2 * m, np.float32)
+    np.cos(angle, out=out[:m])
+    np.sin(angle, out=out[m:])
+    out[:m] *= radius
+    out[m:] *= radius
+    return out[:n].reshape(shape)
+
+
+def _poisson_small(rng: np.random.Generator, lam: np.ndarray) -> np.ndarray:
+    """Poisson counts (float32) for small means ``lam`` (1-D, float32), by inversion.
+
+    One float32 uniform per count, compared with the Poisson CDF summed in
+    float32: the probabilities are those of the Poisson distribution to float32
+    precision (about 1e-7), which no image can tell apart, and it is 1.5-2 times
+    as fast as ``Generator.poisson`` at means of a few units. The first four
+    terms are summed for all counts at once; the few counts still undecided go
+    on alone.
+    """
+    u = rng.random(lam.size, dtype=np.float32)
+    lam = np.asarray(lam, np.float32)
+    p = np.exp(-lam)
+    cdf = p.copy()
+    k = (u > cdf).astype(np.float32)
+    for j in range(1, 4):
+        p *= lam
+        p *= np.float32(1.0 / j)
+        cdf += p
+        k += u > cdf
+    idx = np.flatnonzero(u > cdf)
+    u, lam, p, cdf = u[idx], lam[idx], p[idx], cdf[idx]
+    j = 3
+    while idx.size and j < 200:
+        j += 1
+        p *= lam
+        p *= np.float32(1.0 / j)
+        nxt = cdf + p
+        # Stop where the CDF no longer grows in float32 (far in the tail).
+        go = (u > nxt) & (nxt > cdf)
+        idx, u, lam, p, cdf = idx[go], u[go], lam[go], p[go], nxt[go]
+        k[idx] += 1
+    return k
