@@ -24,6 +24,7 @@ imported inside the functions that use them, so importing this package is fast.
 from cellscale.io._atomic import atomic_output, check_output_path
 from cellscale.io._axes import infer_axes
 from cellscale.io._common import MAX_PIXELS, parse_memory
+from cellscale.io._dataset import find_pairs
 from cellscale.io._describe import ImageInfo, describe
 from cellscale.io._image import AXES_ORDER, Image, validate_axes
 from cellscale.io._read import read, read_labels
@@ -31,6 +32,7 @@ from cellscale.io._table import read_table, write_table
 from cellscale.io._write import write_image, write_labels
 
 __all__ = [
+    "find_pairs",
     "AXES_ORDER",
     "MAX_PIXELS",
     "Image",

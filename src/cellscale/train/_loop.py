@@ -1,0 +1,414 @@
+"""The training loop: split, sample, optimise, validate, stop early, checkpoint, export.
+
+Files written into ``out_dir``::
+
+    config.json        the TrainConfig used
+    checkpoint.pt      last epoch's state (model, optimiser, schedule, counters): resumes a run
+    best.pt            weights with the lowest validation loss so far
+    history.csv        epoch, train loss, validation loss, learning rate, seconds
+    NAME.onnx/.json/.pt   the exported model, its card and its weights
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import platform
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from contextlib import nullcontext
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from cellscale.errors import InputNotFoundError, InvalidArgumentError
+from cellscale.io._dataset import find_pairs
+from cellscale.train._augment import AugmentOptions
+from cellscale.train._config import TrainConfig
+from cellscale.train._dataset import Item, PatchSampler, load_items
+from cellscale.train._evaluate import all_maps, evaluate, tune_postprocess
+from cellscale.train._export import load_weights, save_weights, write_model
+from cellscale.train._unet import UNet
+
+__all__ = ["WEIGHTS_DIR", "resolve_from_model", "run_training"]
+
+log = logging.getLogger("cellscale.train")
+
+#: Where the shipped models live.
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "models" / "weights"
+#: Validation patches per validation image (at most 64 in all).
+VAL_PATCHES = 4
+#: Distance-loss weight on background pixels, relative to object pixels.
+BACKGROUND_DISTANCE_WEIGHT = 0.1
+
+
+# -- data -------------------------------------------------------------------------------------
+def gather_pairs(folders: Sequence[str], outputs: Sequence[str]) -> list[tuple[Path, list[Path]]]:
+    """Images with one label image per output object kind, from all folders."""
+    pairs: list[tuple[Path, list[Path]]] = []
+    for folder in folders:
+        per_obj = [dict(find_pairs(folder, compartment=obj)) for obj in outputs]
+        images = sorted(set.intersection(*(set(p) for p in per_obj)))
+        if not images:
+            raise InputNotFoundError(
+                f"no image in {folder} has label images for all of {list(outputs)}"
+            )
+        pairs += [(img, [p[img] for p in per_obj]) for img in images]
+    return pairs
+
+
+def split(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Indices of training and validation images (whole images; at least one each if n >= 2)."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = min(max(round(n * fraction), 1 if fraction > 0 and n >= 2 else 0), n - 1)
+    return sorted(order[n_val:].tolist()), sorted(order[:n_val].tolist())
+
+
+# -- weights ----------------------------------------------------------------------------------
+def resolve_from_model(name: str) -> Path:
+    """The ``.pt`` file of a shipped model name, a ``.pt`` path, or a folder/ONNX path beside one."""
+    path = Path(name).expanduser()
+    candidates = [WEIGHTS_DIR / f"{name}.pt"] if path.name == name and not path.suffix else []
+    if path.suffix == ".pt":
+        candidates.append(path)
+    elif path.suffix in (".onnx", ".json"):
+        candidates.append(path.with_suffix(".pt"))
+    elif path.is_dir():
+        candidates += sorted(path.glob("*.pt"))[:1]
+    for c in candidates:
+        if c.is_file():
+            return c
+    shipped = sorted(p.stem for p in WEIGHTS_DIR.glob("*.pt"))
+    raise InputNotFoundError(
+        f"no torch weights for from_model={name!r}: give a shipped model name "
+        f"({', '.join(shipped) or 'none shipped'}) or a .pt file written by cellscale train"
+    )
+
+
+def _init_from(model: UNet, path: Path) -> dict[str, Any]:
+    """Copy every tensor of matching name and shape; report what was not copied."""
+    saved = load_weights(path)
+    arch = saved.get("arch", {})
+    if tuple(arch.get("widths", ())) != model.widths or arch.get("factor") != model.factor:
+        raise InvalidArgumentError(
+            f"{path}: network widths {arch.get('widths')} / factor {arch.get('factor')} do not "
+            f"match the configured {list(model.widths)} / {model.factor}"
+        )
+    own = model.state_dict()
+    copied = {k: v for k, v in saved["state_dict"].items() if k in own and own[k].shape == v.shape}
+    own.update(copied)
+    model.load_state_dict(own)
+    skipped = sorted(set(own) - set(copied))
+    if skipped:
+        log.info("fine-tuning from %s: re-initialised %s", path, ", ".join(skipped))
+    return {"from": str(path), "reinitialised": skipped}
+
+
+# -- schedule -------------------------------------------------------------------------------
+def learning_rate(peak: float, done: float, *, warmup: float = 0.05) -> float:
+    """Linear warm-up over the first ``warmup`` of training, then cosine decay to peak/100.
+
+    ``done`` is the fraction of training done: of all steps or, with a time
+    budget, of the budget, whichever is larger.
+    """
+    done = min(max(done, 0.0), 1.0)
+    if done < warmup:
+        return peak * (0.1 + 0.9 * done / warmup)
+    t = (done - warmup) / (1.0 - warmup)
+    return peak * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * t)))
+
+
+# -- loss -------------------------------------------------------------------------------------
+def loss_fn(logits: torch.Tensor, target: torch.Tensor, distance_weight: float) -> torch.Tensor:
+    """BCE on foreground + weighted BCE on the distance (soft targets), per object kind."""
+    fg_t, d_t = target[:, 0::2], target[:, 1::2]
+    fg_loss = F.binary_cross_entropy_with_logits(logits[:, 0::2], fg_t)
+    weight = fg_t + BACKGROUND_DISTANCE_WEIGHT * (1.0 - fg_t)
+    d_loss = F.binary_cross_entropy_with_logits(
+        logits[:, 1::2], d_t, weight=weight, reduction="sum"
+    )
+    return fg_loss + distance_weight * d_loss / weight.sum().clamp(min=1.0)
+
+
+# -- progress ---------------------------------------------------------------------------------
+def _progress_bar(enabled: bool):
+    if not enabled:
+        return nullcontext(None)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    )
+
+
+# -- the run ----------------------------------------------------------------------------------
+def _device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InvalidArgumentError(
+            "device='cuda' asked for but no CUDA GPU is available; use 'cpu' or 'auto'"
+        )
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _validation_set(items: list[Item], config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    sampler = PatchSampler(items, config.patch_size, AugmentOptions(enabled=False))
+    n = min(64, max(VAL_PATCHES * len(items), config.batch_size))
+    x, y = sampler.batch(np.random.default_rng([config.seed, 7]), n)
+    return torch.from_numpy(x), torch.from_numpy(y)
+
+
+@torch.no_grad()
+def _val_loss(
+    model: UNet, x: torch.Tensor, y: torch.Tensor, config: TrainConfig, device: torch.device
+) -> float:
+    model.eval()
+    total = 0.0
+    for i in range(0, len(x), config.batch_size):
+        xb, yb = x[i : i + config.batch_size].to(device), y[i : i + config.batch_size].to(device)
+        total += float(loss_fn(model.logits(xb), yb, config.distance_weight)) * len(xb)
+    return total / len(x)
+
+
+def run_training(
+    config: TrainConfig, out_dir: Path, *, progress: bool = True, command: str | None = None
+) -> Path:
+    """Train, export and score a model as ``config`` says; returns the ONNX file's path."""
+    started = time.perf_counter()
+    # Check the data before anything is written, so a mistake leaves no output behind.
+    pairs = gather_pairs(config.data, config.outputs)
+    if len(pairs) < 2 and config.val_fraction > 0:
+        raise InputNotFoundError(
+            f"training needs at least 2 images to hold one out for validation; found {len(pairs)} "
+            f"in {', '.join(config.data)}"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(config.threads)
+    device = _device(config.device)
+    (out_dir / "config.json").write_text(config.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    train_idx, val_idx = split(len(pairs), config.val_fraction, config.seed)
+    log.info("reading %d training and %d validation images", len(train_idx), len(val_idx))
+    items = load_items(pairs, config.channels)
+    train_items = [items[i] for i in train_idx]
+    val_items = [items[i] for i in val_idx] or train_items
+    sampler = PatchSampler(train_items, config.patch_size, config.augment)
+    val_x, val_y = _validation_set(val_items, config)
+
+    torch.manual_seed(config.seed)
+    model = UNet(len(config.channels), 2 * len(config.outputs), widths=config.widths).to(device)
+    finetune = (
+        _init_from(model, resolve_from_model(config.from_model)) if config.from_model else None
+    )
+
+    pixels = sum(it.image.shape[1] * it.image.shape[2] for it in train_items)
+    steps = config.steps_per_epoch or int(
+        np.clip(math.ceil(pixels / (config.batch_size * config.patch_size**2)), 20, 400)
+    )
+    optimiser = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    state = {"epoch": 0, "best": math.inf, "bad": 0, "history": [], "elapsed": 0.0}
+    ckpt = out_dir / "checkpoint.pt"
+    if ckpt.exists():
+        saved = torch.load(ckpt, map_location=device, weights_only=False)
+        if saved["config"] == config.model_dump(mode="json"):
+            model.load_state_dict(saved["model"])
+            optimiser.load_state_dict(saved["optimiser"])
+            state = saved["state"]
+            log.info("resuming from %s at epoch %d", ckpt, state["epoch"])
+        else:
+            log.warning("ignoring %s: it was written with another configuration", ckpt)
+
+    stop_reason = "epochs"
+    with _progress_bar(progress) as bar:
+        task = (
+            bar.add_task(
+                f"Training {config.model_name}",
+                total=config.epochs * steps,
+                completed=state["epoch"] * steps,
+                info="",
+            )
+            if bar
+            else None
+        )
+        while state["epoch"] < config.epochs:
+            if state["bad"] >= config.patience:
+                stop_reason = f"early stop: no better validation loss in {config.patience} epochs"
+                break
+            if config.max_minutes and state["elapsed"] > 60 * config.max_minutes:
+                stop_reason = f"time budget of {config.max_minutes} min reached"
+                break
+            epoch = state["epoch"]
+            rng = np.random.default_rng([config.seed, epoch, 1])
+            model.train()
+            t0, total = time.perf_counter(), 0.0
+            for step in range(steps):
+                done = (epoch * steps + step) / (config.epochs * steps)
+                if config.max_minutes:
+                    spent = state["elapsed"] + time.perf_counter() - t0
+                    done = max(done, spent / (60 * config.max_minutes))
+                for group in optimiser.param_groups:
+                    group["lr"] = learning_rate(config.lr, done)
+                x, y = sampler.batch(rng, config.batch_size)
+                x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+                loss = loss_fn(model.logits(x), y, config.distance_weight)
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                total += float(loss.detach())
+                if bar:
+                    bar.update(
+                        task, advance=1, info=f"epoch {epoch + 1} loss {total / (step + 1):.4f}"
+                    )
+            val = _val_loss(model, val_x, val_y, config, device)
+            row = {
+                "epoch": epoch + 1,
+                "train_loss": total / steps,
+                "val_loss": val,
+                "lr": optimiser.param_groups[0]["lr"],
+                "seconds": time.perf_counter() - t0,
+            }
+            state["elapsed"] += row["seconds"]
+            state["history"].append(row)
+            log.info(
+                "epoch %(epoch)d train %(train_loss).4f val %(val_loss).4f (%(seconds).0f s)", row
+            )
+            if bar:
+                bar.console.log(f"epoch {epoch + 1}: train {row['train_loss']:.4f}  val {val:.4f}")
+            if val < state["best"]:
+                state["best"], state["bad"] = val, 0
+                save_weights(
+                    model, out_dir / "best.pt", channels=config.channels, outputs=config.outputs
+                )
+            else:
+                state["bad"] += 1
+            state["epoch"] = epoch + 1
+            torch.save(
+                {
+                    "config": config.model_dump(mode="json"),
+                    "model": model.state_dict(),
+                    "optimiser": optimiser.state_dict(),
+                    "state": state,
+                },
+                ckpt,
+            )
+            _write_history(out_dir / "history.csv", state["history"])
+
+    model.load_state_dict(load_weights(out_dir / "best.pt")["state_dict"])
+    model = model.cpu().eval()
+    return _export(
+        model,
+        config,
+        out_dir,
+        items,
+        train_idx,
+        val_idx,
+        pairs,
+        state,
+        stop_reason=stop_reason,
+        started=started,
+        device=device,
+        steps=steps,
+        finetune=finetune,
+        command=command,
+    )
+
+
+def _write_history(path: Path, history: list[dict[str, Any]]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(history[0]))
+        writer.writeheader()
+        writer.writerows(history)
+
+
+def _export(
+    model,
+    config,
+    out_dir,
+    items,
+    train_idx,
+    val_idx,
+    pairs,
+    state,
+    *,
+    stop_reason,
+    started,
+    device,
+    steps,
+    finetune,
+    command,
+) -> Path:
+    duration = time.perf_counter() - started
+    tmp = out_dir / f"{config.model_name}.onnx"
+    # First export with default thresholds, then tune them on the validation images.
+    from cellscale.train._export import export_onnx
+
+    export_onnx(model, tmp)
+    multiple = model.size_multiple
+    val_items = [items[i] for i in val_idx] or [items[i] for i in train_idx]
+    val_maps = all_maps(tmp, [it.image for it in val_items], multiple, config.threads)
+    post = tune_postprocess(val_maps, [it.labels for it in val_items], config.outputs)
+    if config.test_data:
+        test_pairs = gather_pairs(config.test_data, config.outputs)
+        test_items = load_items(test_pairs, config.channels)
+        test_desc = f"{len(test_items)} held-out images in {', '.join(config.test_data)}"
+    else:
+        test_items = val_items
+        test_desc = f"the {len(val_items)} validation images (held out from training by image)"
+    test_maps = all_maps(tmp, [it.image for it in test_items], multiple, config.threads)
+    metrics = evaluate(test_maps, [it.labels for it in test_items], config.outputs, post)
+    metrics["data"] = test_desc
+    metrics["postprocess"] = "cellscale.segment._postprocess.instances_from_maps (method='nearest')"
+    training = {
+        "data": {
+            "description": config.data_description,
+            "folders": config.data,
+            "n_train_images": len(train_idx),
+            "n_val_images": len(val_idx),
+        },
+        "command": command or " ".join(shlex.quote(a) for a in sys.argv),
+        "config": config.model_dump(mode="json"),
+        "epochs_run": state["epoch"],
+        "steps_per_epoch": steps,
+        "best_val_loss": state["best"],
+        "stopped": stop_reason,
+        "duration_s": round(duration, 1),
+        "device": f"{device.type} ({platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} threads)"
+        if device.type == "cpu"
+        else f"cuda ({torch.cuda.get_device_name(device)})",
+        "torch": torch.__version__,
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    if finetune:
+        training["fine_tuned_from"] = finetune
+    card = write_model(
+        model,
+        out_dir,
+        config.model_name,
+        channels=config.channels,
+        outputs=config.outputs,
+        postprocess=post,
+        training=training,
+        metrics=metrics,
+        description=f"cellscale U-Net segmenting {' and '.join(config.outputs)} from "
+        f"{' + '.join(config.channels)}; trained with cellscale train.",
+    )
+    log.info("model written: %s (%s)", card, json.dumps({o: metrics[o] for o in config.outputs}))
+    return out_dir / f"{config.model_name}.onnx"

@@ -1,0 +1,44 @@
+"""The shipped weights: card, ONNX network and torch weights (for fine-tuning) agree."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cellscale.models._card import ModelCard, sha256_of
+from cellscale.train._config import TrainConfig
+
+torch = pytest.importorskip("torch")
+ort = pytest.importorskip("onnxruntime")
+
+from cellscale.train._export import load_weights
+from cellscale.train._loop import WEIGHTS_DIR, resolve_from_model
+from cellscale.train._unet import UNet
+
+
+@pytest.mark.parametrize("name", ["nuclei", "cells"])
+def test_shipped_files_agree(name):
+    card_path = WEIGHTS_DIR / f"{name}.json"
+    if not card_path.exists():
+        pytest.skip(f"{name} weights are not shipped")
+    card = ModelCard.read(card_path)
+    onnx_path = WEIGHTS_DIR / card.file
+    assert card.sha256 == sha256_of(onnx_path)
+    assert onnx_path.stat().st_size + (WEIGHTS_DIR / f"{name}.pt").stat().st_size < 20e6
+    config = TrainConfig.model_validate(card.training["config"])
+    assert list(config.channels) == card.inputs.channels
+    assert resolve_from_model(name) == WEIGHTS_DIR / f"{name}.pt"
+    saved = load_weights(WEIGHTS_DIR / f"{name}.pt")
+    model = UNet(**{**saved["arch"], "widths": tuple(saved["arch"]["widths"])})
+    model.load_state_dict(saved["state_dict"])
+    model.eval()
+    assert model.size_multiple == card.inputs.size_multiple
+    x = np.random.default_rng(0).random((1, len(card.inputs.channels), 64, 96), np.float32)
+    got = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"]).run(
+        None, {"input": x}
+    )[0]
+    with torch.no_grad():
+        want = model(torch.from_numpy(x)).numpy()
+    assert got.shape == (1, len(card.outputs), 64, 96)
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    assert card.metrics[card.objects()[0]]["f1@0.5"] > 0.8

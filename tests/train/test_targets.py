@@ -1,0 +1,73 @@
+"""Training targets: the maps the decoder reads, cut and rescaled consistently."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cellscale.io._dataset import find_pairs
+from cellscale.segment._postprocess import maps_from_labels
+from cellscale.train._augment import AugmentOptions, _scale, random_patch
+from cellscale.train._dataset import load_items, normalise
+
+
+@pytest.fixture(scope="module")
+def items(tiny_data):
+    return load_items([(i, [m]) for i, m in find_pairs(tiny_data)], ["DNA"])
+
+
+def test_items_are_normalised_with_exact_targets(items):
+    it = items[0]
+    assert it.image.shape == (1, 80, 80) and it.image.dtype == np.float32
+    lo, hi = np.percentile(it.image, [1, 99.8])
+    assert lo == pytest.approx(0.0, abs=1e-5) and hi == pytest.approx(1.0, abs=1e-5)
+    _, dist = maps_from_labels(it.labels[0])
+    np.testing.assert_array_equal(it.distance[0], dist)
+    assert 6 < it.diameter < 20
+
+
+def test_plain_patch_is_a_crop_of_the_image_and_its_maps(items):
+    it = items[1]
+    rng = np.random.default_rng(3)
+    x, y = random_patch(it, 48, rng, AugmentOptions(enabled=False))
+    assert x.shape == (1, 48, 48) and y.shape == (2, 48, 48)
+    # Find where the crop came from and compare the targets there.
+    img = it.image[0]
+    hits = [
+        (r, c)
+        for r in range(80 - 47)
+        for c in range(80 - 47)
+        if np.array_equal(img[r : r + 48, c : c + 48], x[0])
+    ]
+    assert len(hits) == 1
+    r, c = hits[0]
+    np.testing.assert_array_equal(y[0], (it.labels[0][r : r + 48, c : c + 48] > 0))
+    np.testing.assert_allclose(y[1], it.distance[0][r : r + 48, c : c + 48])
+
+
+def test_augmented_patches_are_consistent(items):
+    rng = np.random.default_rng(0)
+    for it in items:
+        x, y = random_patch(it, 64, rng, AugmentOptions())
+        fg, dist = y
+        assert set(np.unique(fg)) <= {0.0, 1.0}
+        assert dist.min() >= 0 and dist.max() <= 1
+        assert not dist[fg == 0].any()
+        assert np.isfinite(x).all()
+
+
+def test_rescaling_aims_for_the_diameter_range(items):
+    it = items[0]
+    rng = np.random.default_rng(0)
+    opts = AugmentOptions(diameter_range=(2 * it.diameter, 2 * it.diameter), scale_range=(0.25, 4))
+    assert _scale(it, rng, opts) == pytest.approx(2.0)
+    scales = [_scale(it, rng, AugmentOptions()) for _ in range(200)]
+    d = it.diameter * np.array(scales)
+    assert d.min() >= 7 - 1e-6 and d.max() <= 44 + 1e-6 and np.ptp(scales) > 1
+
+
+def test_normalise_maps_percentiles_to_unit_range():
+    img = np.arange(10000, dtype=np.uint16).reshape(1, 100, 100)
+    out = normalise(img)
+    assert np.percentile(out, 1) == pytest.approx(0.0, abs=1e-5)
+    assert np.percentile(out, 99.8) == pytest.approx(1.0, abs=1e-5)

@@ -1,0 +1,175 @@
+"""End to end: a tiny training run, its ONNX export and card, resuming and fine-tuning."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+ort = pytest.importorskip("onnxruntime")
+
+from cellscale.errors import InputNotFoundError, InvalidArgumentError, InvalidImageError
+from cellscale.models._card import ModelCard, sha256_of
+from cellscale.train import TrainConfig, train_model
+
+TINY = {
+    "epochs": 2,
+    "steps_per_epoch": 2,
+    "batch_size": 2,
+    "patch_size": 64,
+    "val_fraction": 0.25,
+    "device": "cpu",
+    "progress": False,
+    "widths": (8, 16, 32),
+}
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    path = train_model(tiny_data, model_name="tiny", out_dir=out, **TINY)
+    return out, path
+
+
+def test_training_writes_a_loadable_model_and_card(trained):
+    out, path = trained
+    assert path == out / "tiny.onnx"
+    card = ModelCard.read(out / "tiny.json")
+    assert card.sha256 == sha256_of(path)
+    assert card.outputs == ["nuclei.foreground", "nuclei.distance"]
+    assert card.inputs.channels == ["DNA"] and card.inputs.size_multiple == 8
+    assert card.training["epochs_run"] == 2 and card.training["config"]["model_name"] == "tiny"
+    assert 0.0 <= card.metrics["nuclei"]["f1@0.5"] <= 1.0
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    y = session.run(None, {"input": np.random.default_rng(0).random((2, 1, 48, 72), np.float32)})[0]
+    assert y.shape == (2, 2, 48, 72) and y.dtype == np.float32
+    assert y.min() >= 0.0 and y.max() <= 1.0
+    config = TrainConfig.model_validate_json((out / "config.json").read_text())
+    assert config.patch_size == 64
+    with open(out / "history.csv") as fh:
+        assert len(list(csv.DictReader(fh))) == 2
+
+
+def test_same_config_resumes_from_the_checkpoint(trained, tiny_data):
+    out, _ = trained
+    before = json.loads((out / "tiny.json").read_text())["training"]
+    train_model(tiny_data, model_name="tiny", out_dir=out, **TINY)
+    after = json.loads((out / "tiny.json").read_text())["training"]
+    assert after["epochs_run"] == 2  # nothing left to train: no epoch was repeated
+    assert after["best_val_loss"] == before["best_val_loss"]
+
+
+def test_fine_tuning_starts_from_saved_weights(trained, tiny_data, tmp_path):
+    from cellscale.train._loop import _init_from
+    from cellscale.train._unet import UNet
+
+    out, _ = trained
+    saved = torch.load(out / "tiny.pt", weights_only=True)["state_dict"]
+    same = UNet(1, 2, widths=(8, 16, 32))
+    assert _init_from(same, out / "tiny.pt")["reinitialised"] == []
+    for key, value in same.state_dict().items():
+        torch.testing.assert_close(value, saved[key])
+    # Two object kinds: everything but the output layer is reused.
+    wider = UNet(1, 4, widths=(8, 16, 32))
+    assert _init_from(wider, out / "tiny.pt")["reinitialised"] == ["head.bias", "head.weight"]
+    path = train_model(
+        tiny_data,
+        model_name="tuned",
+        out_dir=tmp_path,
+        from_model=out / "tiny.pt",
+        **{**TINY, "epochs": 1},
+    )
+    card = ModelCard.read(path.with_suffix(".json"))
+    assert card.training["fine_tuned_from"]["from"].endswith("tiny.pt")
+    with pytest.raises(InvalidArgumentError, match="widths"):
+        _init_from(UNet(1, 2, widths=(16, 32, 64)), out / "tiny.pt")
+    with pytest.raises(InputNotFoundError, match="no torch weights"):
+        train_model(
+            tiny_data, model_name="x", out_dir=tmp_path / "x", from_model="no-such-model", **TINY
+        )
+
+
+def test_export_matches_torch(tmp_path):
+    from cellscale.train._export import TOLERANCE, export_onnx
+    from cellscale.train._unet import UNet
+
+    torch.manual_seed(0)
+    model = UNet(2, 4, widths=(8, 16, 32, 64))
+    model.train()
+    model(torch.rand(2, 2, 64, 64))  # move BatchNorm statistics away from their defaults
+    model.eval()
+    assert export_onnx(model, tmp_path / "m.onnx") <= TOLERANCE
+    x = np.random.default_rng(1).random((1, 2, 96, 160), np.float32)
+    got = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(
+        None, {"input": x}
+    )[0]
+    with torch.no_grad():
+        want = model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(got, want, atol=TOLERANCE)
+
+
+def test_bad_data_is_reported(tmp_path, tiny_data):
+    import shutil
+
+    import tifffile
+
+    with pytest.raises(InputNotFoundError, match=str(tmp_path)):
+        train_model(tmp_path, model_name="x", out_dir=tmp_path / "o", **TINY)
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_data, bad)
+    tifffile.imwrite(bad / "s2" / "labels_nuclei.tif", np.zeros((40, 40), np.uint32))
+    with pytest.raises(InvalidImageError, match=r"s2.labels_nuclei\.tif.*\(40, 40\)"):
+        train_model(bad, model_name="x", out_dir=tmp_path / "o", **TINY)
+    with pytest.raises(InvalidArgumentError, match="patch_size"):
+        train_model(tiny_data, model_name="x", out_dir=tmp_path / "o", **{**TINY, "patch_size": 60})
+    with pytest.raises(InvalidImageError, match="membrane"):
+        train_model(
+            tiny_data, model_name="x", out_dir=tmp_path / "o", channels=("DNA", "membrane"), **TINY
+        )
+
+
+def test_cli_train(tiny_data, tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from cellscale.cli._train import train
+
+    app = typer.Typer()
+    app.command()(train)
+    app.command("other")(lambda: None)  # keep "train" a named subcommand
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(tiny_data),
+            "--model-name",
+            "clitiny",
+            "--epochs",
+            "1",
+            "--steps-per-epoch",
+            "2",
+            "--patch-size",
+            "64",
+            "--batch-size",
+            "2",
+            "--out",
+            str(tmp_path / "o"),
+            "--device",
+            "cpu",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "F1@0.5" in result.output
+    assert (
+        ModelCard.read(tmp_path / "o" / "clitiny.json").training["command"].startswith("cellscale")
+    )
+    result = runner.invoke(
+        app, ["train", "--data", str(tmp_path / "missing"), "--model-name", "m", "--out", str(tmp_path / "m")]
+    )
+    assert isinstance(result.exception, InputNotFoundError)
+    assert not (tmp_path / "m").exists()  # nothing written when the data is missing
