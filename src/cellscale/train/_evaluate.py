@@ -1,7 +1,7 @@
 """Score an exported network on held-out images, and pick its post-processing thresholds.
 
-Whole images are run through ONNX Runtime (padded by reflection to the
-network's size multiple, in overlapping tiles when large) and decoded with
+Whole images are run through ONNX Runtime with the tiling and blending of
+``cellscale segment`` and decoded with
 :func:`cellscale.segment._postprocess.instances_from_maps`, the decoder that
 ``cellscale segment`` uses; the result is scored with :mod:`cellscale.metrics`.
 """
@@ -17,11 +17,14 @@ import numpy as np
 from cellscale.metrics import DEFINITION, aggregate, match_instances
 from cellscale.models._card import PostProcess
 from cellscale.segment._postprocess import instances_from_maps
+from cellscale.segment._tiling import predict_tiled
 
-__all__ = ["evaluate", "predict_maps", "tune_postprocess"]
+__all__ = ["POSTPROCESS_METHOD", "evaluate", "predict_maps", "tune_postprocess"]
 
 #: Tile side and overlap used to predict images larger than a tile.
 TILE, OVERLAP = 1024, 64
+#: Post-processing method used to score models: the default of ``cellscale segment``.
+POSTPROCESS_METHOD = "flood"
 
 
 def _session(onnx_path: Path, threads: int) -> Any:
@@ -32,31 +35,21 @@ def _session(onnx_path: Path, threads: int) -> Any:
     return ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
 
 
-def _run_padded(session: Any, image: np.ndarray, multiple: int) -> np.ndarray:
-    _, h, w = image.shape
-    ph, pw = (-h) % multiple, (-w) % multiple
-    mode = "reflect" if min(h, w) > max(ph, pw) else "edge"
-    x = np.pad(image, ((0, 0), (0, ph), (0, pw)), mode=mode)[None].astype(np.float32)
-    return session.run(None, {"input": x})[0][0, :, :h, :w]
-
-
 def predict_maps(session: Any, image: np.ndarray, multiple: int) -> np.ndarray:
-    """Output maps ``(K, H, W)`` of a normalised ``(C, H, W)`` image."""
-    _, h, w = image.shape
-    if h <= TILE and w <= TILE:
-        return _run_padded(session, image, multiple)
-    out = None
-    step = TILE - 2 * OVERLAP
-    for y0 in range(0, h, step):
-        for x0 in range(0, w, step):
-            ys, xs = max(y0 - OVERLAP, 0), max(x0 - OVERLAP, 0)
-            ye, xe = min(y0 + step + OVERLAP, h), min(x0 + step + OVERLAP, w)
-            tile = _run_padded(session, image[:, ys:ye, xs:xe], multiple)
-            if out is None:
-                out = np.zeros((tile.shape[0], h, w), np.float32)
-            yk, xk = min(y0 + step, h), min(x0 + step, w)
-            out[:, y0:yk, x0:xk] = tile[:, y0 - ys : yk - ys, x0 - xs : xk - xs]
-    return out
+    """Output maps ``(K, H, W)`` of a normalised ``(C, H, W)`` image.
+
+    Uses the tiling and blending of ``cellscale segment``
+    (:func:`cellscale.segment._tiling.predict_tiled`), so held-out scores are
+    those of the inference path.
+    """
+    name = session.get_inputs()[0].name
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        return session.run(None, {name: batch.astype(np.float32, copy=False)})[0]
+
+    return predict_tiled(
+        run, image, tile_size=TILE, overlap=OVERLAP, size_multiple=multiple, batch_size=1
+    )
 
 
 def _decode(maps: np.ndarray, k: int, post: PostProcess) -> np.ndarray:
@@ -66,6 +59,7 @@ def _decode(maps: np.ndarray, k: int, post: PostProcess) -> np.ndarray:
         foreground_threshold=post.foreground_threshold,
         seed_threshold=post.seed_threshold,
         min_size=post.min_size,
+        method=POSTPROCESS_METHOD,
     )
 
 

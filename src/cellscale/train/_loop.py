@@ -34,8 +34,8 @@ from cellscale.io._dataset import find_pairs
 from cellscale.train._augment import AugmentOptions
 from cellscale.train._config import TrainConfig
 from cellscale.train._dataset import Item, PatchSampler, load_items
-from cellscale.train._evaluate import all_maps, evaluate, tune_postprocess
-from cellscale.train._export import load_weights, save_weights, write_model
+from cellscale.train._evaluate import POSTPROCESS_METHOD, all_maps, evaluate, tune_postprocess
+from cellscale.train._export import export_onnx, load_weights, save_weights, write_model
 from cellscale.train._unet import UNet
 
 __all__ = ["WEIGHTS_DIR", "resolve_from_model", "run_training"]
@@ -357,8 +357,6 @@ def _export(
     duration = time.perf_counter() - started
     tmp = out_dir / f"{config.model_name}.onnx"
     # First export with default thresholds, then tune them on the validation images.
-    from cellscale.train._export import export_onnx
-
     export_onnx(model, tmp)
     multiple = model.size_multiple
     val_items = [items[i] for i in val_idx] or [items[i] for i in train_idx]
@@ -374,7 +372,9 @@ def _export(
     test_maps = all_maps(tmp, [it.image for it in test_items], multiple, config.threads)
     metrics = evaluate(test_maps, [it.labels for it in test_items], config.outputs, post)
     metrics["data"] = test_desc
-    metrics["postprocess"] = "cellscale.segment._postprocess.instances_from_maps (method='nearest')"
+    metrics["postprocess"] = (
+        f"cellscale.segment._postprocess.instances_from_maps (method={POSTPROCESS_METHOD!r})"
+    )
     training = {
         "data": {
             "description": config.data_description,
