@@ -42,6 +42,9 @@ def test_training_writes_a_loadable_model_and_card(trained):
     assert card.outputs == ["nuclei.foreground", "nuclei.distance"]
     assert card.inputs.channels == ["DNA"] and card.inputs.size_multiple == 8
     assert card.training["epochs_run"] == 2 and card.training["config"]["model_name"] == "tiny"
+    # int8 by default: the shipped network is the quantised one, and the card says so.
+    assert card.precision == "int8"
+    assert card.training["quantisation"]["int8_vs_float32_mean_abs_diff"] <= 0.02
     assert 0.0 <= card.metrics["nuclei"]["f1@0.5"] <= 1.0
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     y = session.run(None, {"input": np.random.default_rng(0).random((2, 1, 48, 72), np.float32)})[0]
@@ -173,3 +176,30 @@ def test_cli_train(tiny_data, tmp_path):
     )
     assert isinstance(result.exception, InputNotFoundError)
     assert not (tmp_path / "m").exists()  # nothing written when the data is missing
+
+
+def test_int8_quantisation_stays_close_to_float(tmp_path):
+    from cellscale.train._export import export_onnx
+    from cellscale.train._quantize import calibration_crops, quantize_int8
+    from cellscale.train._unet import UNet
+
+    torch.manual_seed(0)
+    model = UNet(1, 2, widths=(8, 16, 32)).eval()
+    export_onnx(model, tmp_path / "f32.onnx")
+    rng = np.random.default_rng(0)
+    images = [rng.random((1, 80 + 16 * i, 96), np.float32) for i in range(4)]
+    crops = calibration_crops(images, size=64)
+    assert len(crops) == 4 and all(c.shape == (1, 1, 64, 64) for c in crops)
+    diff = quantize_int8(tmp_path / "f32.onnx", tmp_path / "i8.onnx", crops)
+    assert 0.0 < diff <= 0.02  # quantised (not a copy), and still close
+    graph = (tmp_path / "i8.onnx").read_bytes()
+    assert b"QuantizeLinear" in graph and b"QuantizeLinear" not in (tmp_path / "f32.onnx").read_bytes()
+
+
+def test_float32_precision_skips_quantisation(tiny_data, tmp_path):
+    path = train_model(
+        tiny_data, model_name="f32", out_dir=tmp_path, precision="float32", **{**TINY, "epochs": 1}
+    )
+    card = ModelCard.read(path.with_suffix(".json"))
+    assert card.precision == "float32" and "quantisation" not in card.training
+    assert b"QuantizeLinear" not in path.read_bytes()

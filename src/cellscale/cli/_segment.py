@@ -50,7 +50,7 @@ def segment(
     output: Annotated[Path, typer.Option("-o", "--output", help="Label image to write: .tif or .zarr.")],
     model: ModelOpt = "nuclei",
     channels: ChannelsOpt = None,
-    tile_size: TileOpt = 512,
+    tile_size: TileOpt = 1024,
     compartment: CompartmentOpt = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
     threads: ThreadsOpt = None,
@@ -103,7 +103,7 @@ def evaluate(
     data: Annotated[Path, typer.Argument(help="A folder written by 'cellscale simulate', or a folder of them.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
     channels: ChannelsOpt = None,
-    tile_size: TileOpt = 512,
+    tile_size: TileOpt = 1024,
     compartment: CompartmentOpt = None,
     threads: ThreadsOpt = None,
 ) -> None:

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cellscale.errors import FileFormatError
 
-__all__ = ["ModelCard", "Normalisation", "ModelInputs", "PostProcess", "sha256_of", "OUTPUT_MAPS"]
+__all__ = ["OUTPUT_MAPS", "ModelCard", "ModelInputs", "Normalisation", "PostProcess", "sha256_of"]
 
 #: The maps a segmentation network may output, per object kind.
 OUTPUT_MAPS = ("foreground", "distance")
@@ -86,6 +86,8 @@ class ModelCard(_Strict):
     kind: Literal["instance-segmentation"] = "instance-segmentation"
     #: Network file name, relative to the card.
     file: str
+    #: Arithmetic of the network file: ``int8`` for a quantised network.
+    precision: Literal["float32", "int8"] = "float32"
     #: sha256 of the network file, checked when the model is loaded.
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     inputs: ModelInputs

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cellscale.errors import InvalidImageError
+from cellscale.errors import InputNotFoundError, InvalidImageError
+from cellscale.io._dataset import find_pairs
 from cellscale.segment._normalise import normalise
 from cellscale.segment._postprocess import maps_from_labels
 from cellscale.train._augment import AugmentOptions, random_patch
@@ -146,3 +147,17 @@ class PatchSampler:
             xs.append(x)
             ys.append(y)
         return np.stack(xs), np.stack(ys)
+
+
+def gather_pairs(folders: Sequence[str], outputs: Sequence[str]) -> list[tuple[Path, list[Path]]]:
+    """Images with one label image per output object kind, from all folders."""
+    pairs: list[tuple[Path, list[Path]]] = []
+    for folder in folders:
+        per_obj = [dict(find_pairs(folder, compartment=obj)) for obj in outputs]
+        images = sorted(set.intersection(*(set(p) for p in per_obj)))
+        if not images:
+            raise InputNotFoundError(
+                f"no image in {folder} has label images for all of {list(outputs)}"
+            )
+        pairs += [(img, [p[img] for p in per_obj]) for img in images]
+    return pairs

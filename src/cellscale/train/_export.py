@@ -112,8 +112,14 @@ def write_model(
     metrics: dict[str, Any],
     diameter_range: tuple[float, float] = (8.0, 40.0),
     description: str = "",
+    network: Path | None = None,
+    precision: str = "float32",
 ) -> Path:
     """Write ``NAME.onnx``, ``NAME.json`` (card) and ``NAME.pt`` into ``out_dir``.
+
+    ``network``, when given, is an ONNX file already exported from ``model``
+    (e.g. its int8 quantisation, ``precision="int8"``) that becomes
+    ``NAME.onnx``; otherwise ``model`` is exported in float32.
 
     Returns
     -------
@@ -122,12 +128,18 @@ def write_model(
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = out_dir / f"{name}.onnx"
-    diff = export_onnx(model, onnx_path)
+    if network is None:
+        diff: float | None = export_onnx(model, onnx_path)
+    else:
+        diff = None
+        if Path(network).resolve() != onnx_path.resolve():
+            onnx_path.write_bytes(Path(network).read_bytes())
     save_weights(model, out_dir / f"{name}.pt", channels=channels, outputs=outputs)
     card = ModelCard(
         name=name,
         version="1",
         file=onnx_path.name,
+        precision=precision,
         sha256=sha256_of(onnx_path),
         inputs=ModelInputs(
             channels=list(channels),
@@ -138,7 +150,7 @@ def write_model(
         postprocess=postprocess,
         training={
             **training,
-            "onnx_vs_torch_max_abs_diff": diff,
+            **({"onnx_vs_torch_max_abs_diff": diff} if diff is not None else {}),
             "architecture": {
                 "type": "UNet-s2d",
                 **model.arch(),

@@ -12,16 +12,10 @@ Files written into ``out_dir``::
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import math
-import platform
-import shlex
-import sys
 import time
-from collections.abc import Sequence
 from contextlib import nullcontext
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +24,11 @@ import torch
 import torch.nn.functional as F
 
 from cellscale.errors import InputNotFoundError, InvalidArgumentError
-from cellscale.io._dataset import find_pairs
 from cellscale.train._augment import AugmentOptions
 from cellscale.train._config import TrainConfig
-from cellscale.train._dataset import Item, PatchSampler, load_items
-from cellscale.train._evaluate import POSTPROCESS_METHOD, all_maps, evaluate, tune_postprocess
-from cellscale.train._export import export_onnx, load_weights, save_weights, write_model
+from cellscale.train._dataset import Item, PatchSampler, gather_pairs, load_items
+from cellscale.train._export import load_weights, save_weights
+from cellscale.train._finish import finish
 from cellscale.train._unet import UNet
 
 __all__ = ["WEIGHTS_DIR", "resolve_from_model", "run_training"]
@@ -51,20 +44,6 @@ BACKGROUND_DISTANCE_WEIGHT = 0.1
 
 
 # -- data -------------------------------------------------------------------------------------
-def gather_pairs(folders: Sequence[str], outputs: Sequence[str]) -> list[tuple[Path, list[Path]]]:
-    """Images with one label image per output object kind, from all folders."""
-    pairs: list[tuple[Path, list[Path]]] = []
-    for folder in folders:
-        per_obj = [dict(find_pairs(folder, compartment=obj)) for obj in outputs]
-        images = sorted(set.intersection(*(set(p) for p in per_obj)))
-        if not images:
-            raise InputNotFoundError(
-                f"no image in {folder} has label images for all of {list(outputs)}"
-            )
-        pairs += [(img, [p[img] for p in per_obj]) for img in images]
-    return pairs
-
-
 def split(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """Indices of training and validation images (whole images; at least one each if n >= 2)."""
     order = np.random.default_rng(seed).permutation(n)
@@ -312,7 +291,7 @@ def run_training(
 
     model.load_state_dict(load_weights(out_dir / "best.pt")["state_dict"])
     model = model.cpu().eval()
-    return _export(
+    return finish(
         model,
         config,
         out_dir,
@@ -335,80 +314,3 @@ def _write_history(path: Path, history: list[dict[str, Any]]) -> None:
         writer = csv.DictWriter(fh, fieldnames=list(history[0]))
         writer.writeheader()
         writer.writerows(history)
-
-
-def _export(
-    model,
-    config,
-    out_dir,
-    items,
-    train_idx,
-    val_idx,
-    pairs,
-    state,
-    *,
-    stop_reason,
-    started,
-    device,
-    steps,
-    finetune,
-    command,
-) -> Path:
-    duration = time.perf_counter() - started
-    tmp = out_dir / f"{config.model_name}.onnx"
-    # First export with default thresholds, then tune them on the validation images.
-    export_onnx(model, tmp)
-    multiple = model.size_multiple
-    val_items = [items[i] for i in val_idx] or [items[i] for i in train_idx]
-    val_maps = all_maps(tmp, [it.image for it in val_items], multiple, config.threads)
-    post = tune_postprocess(val_maps, [it.labels for it in val_items], config.outputs)
-    if config.test_data:
-        test_pairs = gather_pairs(config.test_data, config.outputs)
-        test_items = load_items(test_pairs, config.channels)
-        test_desc = f"{len(test_items)} held-out images in {', '.join(config.test_data)}"
-    else:
-        test_items = val_items
-        test_desc = f"the {len(val_items)} validation images (held out from training by image)"
-    test_maps = all_maps(tmp, [it.image for it in test_items], multiple, config.threads)
-    metrics = evaluate(test_maps, [it.labels for it in test_items], config.outputs, post)
-    metrics["data"] = test_desc
-    metrics["postprocess"] = (
-        f"cellscale.segment._postprocess.instances_from_maps (method={POSTPROCESS_METHOD!r})"
-    )
-    training = {
-        "data": {
-            "description": config.data_description,
-            "folders": config.data,
-            "n_train_images": len(train_idx),
-            "n_val_images": len(val_idx),
-        },
-        "command": command or " ".join(shlex.quote(a) for a in sys.argv),
-        "config": config.model_dump(mode="json"),
-        "epochs_run": state["epoch"],
-        "steps_per_epoch": steps,
-        "best_val_loss": state["best"],
-        "stopped": stop_reason,
-        "duration_s": round(duration, 1),
-        "device": f"{device.type} ({platform.processor() or platform.machine()}, "
-        f"{torch.get_num_threads()} threads)"
-        if device.type == "cpu"
-        else f"cuda ({torch.cuda.get_device_name(device)})",
-        "torch": torch.__version__,
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    if finetune:
-        training["fine_tuned_from"] = finetune
-    card = write_model(
-        model,
-        out_dir,
-        config.model_name,
-        channels=config.channels,
-        outputs=config.outputs,
-        postprocess=post,
-        training=training,
-        metrics=metrics,
-        description=f"cellscale U-Net segmenting {' and '.join(config.outputs)} from "
-        f"{' + '.join(config.channels)}; trained with cellscale train.",
-    )
-    log.info("model written: %s (%s)", card, json.dumps({o: metrics[o] for o in config.outputs}))
-    return out_dir / f"{config.model_name}.onnx"
