@@ -13,7 +13,7 @@ from cellscale.cli._progress import progress
 
 ModelOpt = Annotated[str, typer.Option(
     "--model", "-m",
-    help="Shipped model (nuclei, cells), 'classical', or a path/URL of a model card.")]
+    help="Shipped model (nuclei, cells), 'classical', a path/URL of a model card, or an installed peer: cellpose[:TYPE|PATH], stardist[:NAME|FOLDER].")]
 ChannelsOpt = Annotated[str | None, typer.Option(
     "--channels",
     help="Image channels for the model's inputs, in its order, by name or index: e.g. DNA,membrane.")]

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from cellscale.errors import InvalidArgumentError
+from cellscale.segment._adapters import is_peer_spec, load_peer
 from cellscale.segment._classical import segment_classical
 from cellscale.segment._inputs import as_image, channel_stack, select_channels
 from cellscale.segment._normalise import normalise
@@ -32,8 +33,10 @@ class Segmenter:
     model : str, path-like or Model
         A shipped model's name (``"nuclei"``, ``"cells"``), a path or URL of a
         model card (see :func:`cellscale.models.load_model`), a loaded
-        :class:`cellscale.models.Model`, or ``"classical"`` for the
-        threshold-and-watershed baseline (nuclei only, one DNA channel).
+        :class:`cellscale.models.Model`, ``"classical"`` for the
+        threshold-and-watershed baseline (nuclei only, one DNA channel), or a
+        peer installed by the user: ``"cellpose[:TYPE|PATH]"`` (Cellpose 3) or
+        ``"stardist[:NAME|FOLDER]"`` (see :mod:`cellscale.segment._adapters`).
     channels : sequence of str or int, optional
         The image's channels to feed the model's inputs
         (``model.card.inputs.channels``), in that order, by name or index.
@@ -41,7 +44,8 @@ class Segmenter:
         else all channels in order when their number is what the model needs.
     tile_size : int
         Largest tile side in pixels; larger images are cut into overlapping
-        tiles. Default 1024 (larger tiles waste less work on overlaps; 512 needs less memory). The result does not depend on it (see Notes).
+        tiles. Default 1024 (larger tiles waste less work on overlaps; 512
+        needs less memory). The result does not depend on it (see Notes).
     overlap : int, optional
         Least overlap of neighbouring tiles; default the model's largest
         object diameter rounded up to its size multiple.
@@ -57,7 +61,9 @@ class Segmenter:
     Attributes
     ----------
     model : Model or None
-        The loaded network; None for ``"classical"``.
+        The loaded network; None for ``"classical"`` and peers.
+    peer : PeerModel or None
+        The loaded Cellpose or StarDist model, if one was asked for.
     compartment : str
         The object kind this segmenter returns.
     timings : dict of str to float
@@ -104,11 +110,20 @@ class Segmenter:
         self.tile_size = int(tile_size)
         self.batch_size = int(batch_size)
         self.timings: dict[str, float] = {}
+        self.peer = None
         if isinstance(model, str) and model == CLASSICAL:
             self.model = None
             self.name = CLASSICAL
             self.inputs = ["DNA"]
             objects = ["nuclei"]
+        elif is_peer_spec(model):
+            self.model = None
+            self.peer = load_peer(model)
+            self.name = self.peer.name
+            objects = self.peer.objects
+            if compartment is None:
+                compartment = "nuclei" if "nuclei" in model.lower() else objects[0]
+            self.inputs = self.peer.inputs if compartment == "cells" else ["DNA"]
         else:
             self.model = _load(model, threads)
             card = self.model.card
@@ -188,7 +203,11 @@ class Segmenter:
         start = time.perf_counter()
         self.timings = {"normalise": 0.0, "network": 0.0, "postprocess": 0.0}
         stack = self._channels(image, axes)
-        if self.model is None:
+        if self.peer is not None:
+            # Network and post-processing both happen inside the peer's own call.
+            labels = self.peer(stack)
+            self.timings["network"] = time.perf_counter() - start
+        elif self.model is None:
             self.timings["normalise"] = time.perf_counter() - start
             t0 = time.perf_counter()
             labels = segment_classical(stack[0])
