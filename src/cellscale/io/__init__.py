@@ -15,6 +15,9 @@ function                formats
 :func:`read_table`,     ``.h5ad``, AnnData ``.zarr``, flat ``.parquet``
 :func:`write_table`
 :func:`describe`        header-only summary of anything :func:`read` accepts
+:func:`write_store`,    results store: SpatialData-compatible Zarr (images,
+:func:`open_store`      labels, points, tables); ``create_store`` + ``add_*``
+                        write it one element at a time
 ======================  =====================================================
 
 Format libraries (tifffile, zarr, ome-zarr, Pillow, anndata, Dask) are
@@ -28,11 +31,28 @@ from cellscale.io._dataset import find_pairs
 from cellscale.io._describe import ImageInfo, describe
 from cellscale.io._image import AXES_ORDER, Image, validate_axes
 from cellscale.io._read import read, read_labels
+from cellscale.io._store import (
+    add_image,
+    add_labels,
+    add_points,
+    add_table,
+    create_store,
+    write_store,
+)
+from cellscale.io._store_read import Store, open_store
 from cellscale.io._table import read_table, write_table
 from cellscale.io._write import write_image, write_labels
 
 __all__ = [
     "find_pairs",
+    "Store",
+    "add_image",
+    "add_labels",
+    "add_points",
+    "add_table",
+    "create_store",
+    "open_store",
+    "write_store",
     "AXES_ORDER",
     "MAX_PIXELS",
     "Image",
