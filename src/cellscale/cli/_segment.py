@@ -21,6 +21,9 @@ TileOpt = Annotated[int, typer.Option("--tile-size", help="Largest tile side in 
 CompartmentOpt = Annotated[str | None, typer.Option(
     "--compartment", help="Objects to return: nuclei or cells (default: cells when the model outputs them).")]
 ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU threads for the network (default: all).")]
+DiameterOpt = Annotated[str, typer.Option(
+    "--diameter", help="Typical object diameter in pixels, 'auto' (estimate; resize only objects "
+    "outside 12-30 px) or 'off' (never resize).")]
 
 
 def _channels(text: str | None, names: tuple[str, ...] | None) -> list[str | int] | None:
@@ -36,12 +39,27 @@ def _channels(text: str | None, names: tuple[str, ...] | None) -> list[str | int
     return [int(t) if t not in known and t.lstrip("-").isdigit() else t for t in tokens]
 
 
+def _diameter(text: str) -> float | str | None:
+    from cellscale.errors import InvalidArgumentError
+
+    word = text.strip().lower()
+    if word == "auto":
+        return "auto"
+    if word in ("off", "none", "0"):
+        return None
+    try:
+        return float(word)
+    except ValueError:
+        raise InvalidArgumentError(
+            f"--diameter must be a number of pixels, 'auto' or 'off', got {text!r}") from None
+
+
 def _segmenter(model: str, channels: list[str | int] | None, tile_size: int,
-               compartment: str | None, threads: int | None) -> Any:
+               compartment: str | None, threads: int | None, diameter: str = "auto") -> Any:
     from cellscale.segment import Segmenter
 
     return Segmenter(model, channels=channels, tile_size=tile_size,
-                     compartment=compartment, threads=threads)
+                     compartment=compartment, threads=threads, diameter=_diameter(diameter))
 
 
 def segment(
@@ -54,6 +72,7 @@ def segment(
     compartment: CompartmentOpt = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
     threads: ThreadsOpt = None,
+    diameter: DiameterOpt = "auto",
 ) -> None:
     """Segment nuclei or whole cells in an image and write a label image (0 = background)."""
     from cellscale.io import check_output_path, read, write_labels
@@ -63,7 +82,8 @@ def segment(
     image = read(input, lazy=False)
     read_s = time.perf_counter() - start
     names = image.channel_names if "c" in image.axes else None
-    segmenter = _segmenter(model, _channels(channels, names), tile_size, compartment, threads)
+    segmenter = _segmenter(model, _channels(channels, names), tile_size, compartment, threads,
+                           diameter)
     with progress(f"Segmenting {input.name}"):
         labels = segmenter(image)
     t0 = time.perf_counter()
@@ -76,7 +96,8 @@ def segment(
     h, w = labels.shape
     typer.echo(
         f"Segmented {int(labels.max())} {segmenter.compartment} in {input.name} ({h}x{w}, "
-        f"model {segmenter.name}) in {total:.2f} s ({h * w / 1e6 / total:.2f} Mpx/s): "
+        f"model {segmenter.name}"
+        f"{'' if segmenter.scale == 1.0 else f', resized x{segmenter.scale:.2f}'}) in {total:.2f} s ({h * w / 1e6 / total:.2f} Mpx/s): "
         f"read {read_s:.2f} s, normalise {t['normalise']:.2f} s, network {t['network']:.2f} s, "
         f"post-processing {t['postprocess']:.2f} s, write {write_s:.2f} s -> {written}"
     )
@@ -106,6 +127,7 @@ def evaluate(
     tile_size: TileOpt = 1024,
     compartment: CompartmentOpt = None,
     threads: ThreadsOpt = None,
+    diameter: DiameterOpt = "auto",
 ) -> None:
     """Score a model on images with ground truth: F1@0.5, AP@0.5, mean AP@0.5:0.95."""
     from cellscale.data import load_sample
@@ -113,7 +135,8 @@ def evaluate(
     from cellscale.metrics import DEFINITION, aggregate, match_instances
 
     folders = _sample_folders(data)
-    segmenter = _segmenter(model, _channels(channels, None), tile_size, compartment, threads)
+    segmenter = _segmenter(model, _channels(channels, None), tile_size, compartment, threads,
+                           diameter)
     kind = segmenter.compartment
     rows, results = [], []
     with progress(f"Evaluating {segmenter.name} on {len(folders)} image(s)"):

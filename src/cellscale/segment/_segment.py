@@ -14,7 +14,8 @@ from cellscale.segment._adapters import is_peer_spec, load_peer
 from cellscale.segment._classical import segment_classical
 from cellscale.segment._inputs import as_image, channel_stack, select_channels
 from cellscale.segment._normalise import normalise
-from cellscale.segment._postprocess import instances_from_maps
+from cellscale.segment._postprocess import instances_from_maps, relabel_sequential
+from cellscale.segment._scale import median_diameter, rescale_image, resize_labels, scale_for
 from cellscale.segment._tiling import default_overlap, predict_tiled
 
 __all__ = ["CLASSICAL", "Segmenter", "segment"]
@@ -57,6 +58,12 @@ class Segmenter:
     threads : int, optional
         CPU threads of the network runtime; default the runtime's own choice.
         Used when loading the model; a loaded Model keeps its own setting.
+    diameter : float, "auto" or None
+        Typical object diameter in pixels. Images whose objects lie outside
+        the sizes the network segments best (:data:`~cellscale.segment._scale.SWEET_SPOT`,
+        12-30 px) are resized for the network and the labels mapped back.
+        ``"auto"`` (default) estimates it from a first pass and runs a second
+        pass only when needed; None never resizes.
 
     Attributes
     ----------
@@ -66,6 +73,8 @@ class Segmenter:
         The loaded Cellpose or StarDist model, if one was asked for.
     compartment : str
         The object kind this segmenter returns.
+    scale : float
+        Resize factor the last image was segmented at (1.0: its own size).
     timings : dict of str to float
         Seconds spent in ``"normalise"`` (reading pixels, choosing channels,
         normalising), ``"network"`` (tiling, inference, blending) and
@@ -99,8 +108,16 @@ class Segmenter:
         compartment: str | None = None,
         batch_size: int = 4,
         threads: int | None = None,
+        diameter: float | str | None = "auto",
     ) -> None:
         _positive("tile_size", tile_size)
+        if not (diameter is None or diameter == "auto" or (
+                isinstance(diameter, (int, float, np.integer, np.floating))
+                and not isinstance(diameter, bool) and diameter > 0)):
+            raise InvalidArgumentError(
+                f"diameter must be a positive number of pixels, 'auto' or None, got {diameter!r}")
+        self.diameter = diameter
+        self.scale = 1.0
         _positive("batch_size", batch_size)
         if overlap is not None and (not isinstance(overlap, (int, np.integer)) or overlap < 0):
             raise InvalidArgumentError(f"overlap must be a non-negative integer, got {overlap!r}")
@@ -165,7 +182,8 @@ class Segmenter:
             ``"<compartment>.foreground"`` and ``"<compartment>.distance"``.
         """
         if self.model is None:
-            raise InvalidArgumentError("the classical model has no network maps")
+            raise InvalidArgumentError(f"model {self.name!r} has no network maps")
+        self.timings = {"normalise": 0.0, "network": 0.0, "postprocess": 0.0}
         data = self._normalised(self._channels(image, axes))
         names = (f"{self.compartment}.foreground", f"{self.compartment}.distance")
         if not data.any():
@@ -218,14 +236,7 @@ class Segmenter:
             if not data.any():
                 labels = np.zeros(data.shape[1:], np.uint32)
             else:
-                foreground, distance = self._network(data)
-                t0 = time.perf_counter()
-                post = self.model.card.postprocess
-                labels = instances_from_maps(
-                    foreground, distance, foreground_threshold=post.foreground_threshold,
-                    seed_threshold=post.seed_threshold, min_size=post.min_size,
-                )
-                self.timings["postprocess"] = time.perf_counter() - t0
+                labels = self._rescaled(data)
         self.timings["total"] = time.perf_counter() - start
         return labels
 
@@ -239,6 +250,40 @@ class Segmenter:
         norm = self.model.card.inputs.normalisation  # type: ignore[union-attr]
         return normalise(stack, low=norm.low, high=norm.high)
 
+    def _rescaled(self, data: np.ndarray) -> np.ndarray:
+        """Labels of normalised ``data``, resized around the network when objects need it."""
+        self.scale = 1.0
+        if self.diameter == "auto":
+            labels = self._decode(data)
+            estimate = median_diameter(labels)
+            self.scale = 1.0 if estimate is None else scale_for(estimate)
+            if self.scale == 1.0:
+                return labels
+        elif self.diameter is not None:
+            self.scale = scale_for(float(self.diameter))
+        if self.scale == 1.0:
+            return self._decode(data)
+        t0 = time.perf_counter()
+        small = rescale_image(data, self.scale)
+        self.timings["normalise"] += time.perf_counter() - t0
+        labels = self._decode(small)
+        t0 = time.perf_counter()
+        labels = relabel_sequential(resize_labels(labels, data.shape[1:]))
+        self.timings["postprocess"] += time.perf_counter() - t0
+        return labels
+
+    def _decode(self, data: np.ndarray) -> np.ndarray:
+        """Network maps, then instances; adds to the timings."""
+        foreground, distance = self._network(data)
+        t0 = time.perf_counter()
+        post = self.model.card.postprocess  # type: ignore[union-attr]
+        labels = instances_from_maps(
+            foreground, distance, foreground_threshold=post.foreground_threshold,
+            seed_threshold=post.seed_threshold, min_size=post.min_size,
+        )
+        self.timings["postprocess"] += time.perf_counter() - t0
+        return labels
+
     def _network(self, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         card = self.model.card  # type: ignore[union-attr]
         keep = [card.output_index(self.compartment, kind) for kind in ("foreground", "distance")]
@@ -248,7 +293,7 @@ class Segmenter:
             overlap=self.overlap, size_multiple=card.inputs.size_multiple,
             batch_size=self.batch_size, keep=keep,
         )
-        self.timings["network"] = time.perf_counter() - t0
+        self.timings["network"] += time.perf_counter() - t0
         return maps[0], maps[1]
 
 
@@ -262,6 +307,7 @@ def segment(
     compartment: str | None = None,
     batch_size: int = 4,
     threads: int | None = None,
+    diameter: float | str | None = "auto",
     axes: str | None = None,
 ) -> np.ndarray:
     """Segment nuclei or whole cells in a 2-D image.
@@ -273,7 +319,7 @@ def segment(
     ----------
     image : Image or ndarray, shape (y, x) or (c, y, x)
         See :meth:`Segmenter.__call__`.
-    model, channels, tile_size, overlap, compartment, batch_size, threads
+    model, channels, tile_size, overlap, compartment, batch_size, threads, diameter
         See :class:`Segmenter`.
     axes : str, optional
         Axes of an array image, e.g. ``"cyx"``; needed for arrays that are not 2-D.
@@ -292,7 +338,8 @@ def segment(
     ('uint32', (128, 128))
     """
     segmenter = Segmenter(model, channels=channels, tile_size=tile_size, overlap=overlap,
-                          compartment=compartment, batch_size=batch_size, threads=threads)
+                          compartment=compartment, batch_size=batch_size, threads=threads,
+                          diameter=diameter)
     return segmenter(image, axes=axes)
 
 
