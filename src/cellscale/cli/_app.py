@@ -42,13 +42,14 @@ def _root(
 def _register() -> None:
     # Subcommand modules import their heavy dependencies inside the command
     # functions, so registering them here keeps `cellscale --help` fast.
-    from cellscale.cli import _info, _segment, _simulate, _train
+    from cellscale.cli import _info, _segment, _simulate, _track, _train
 
     app.command("info")(_info.info)
     app.add_typer(_simulate.simulate_app, name="simulate")
     app.command("segment")(_segment.segment)
     app.command("evaluate")(_segment.evaluate)
     app.command("train")(_train.train)
+    app.command("track")(_track.track)
 
 
 _register()

@@ -1,0 +1,244 @@
+"""Tracking benchmark: cellscale vs btrack vs laptrack vs trackpy on simulated movies.
+
+Usage::
+
+    python benchmarks/tracking.py            # 5 scenarios x 2 modes, all methods, speed test
+    python benchmarks/tracking.py --quick    # 2 short scenarios, small speed test
+
+Movies come from :func:`cellscale.data.simulate_movie` (held-out seeds 1000+;
+the tracker's constants were set on seed 11). Two modes:
+
+* ``gt``: link the ground-truth masks with ids shuffled in every frame;
+* ``e2e``: segment every raw frame with the shipped ``nuclei`` model, then link
+  (the peers are linkers: they get the same cellscale masks).
+
+Peers run in their own venvs (``--peers-dir``, default ``$CELLSCALE_PEERS`` or
+``/work/peers``: ``btrack/``, ``laptrack/``, ``trackpy/``) through the runner
+scripts ``benchmarks/peers/track_<peer>.py``, exchanging JSON; a peer without
+a venv is skipped with a note. Each peer gets every mask's centroid and a
+search radius of one median cell diameter and at most ``3`` missed frames.
+Scores: TRA, DET and division F1 (BC(1), ±1 frame; BC(0) exact) from
+py-ctcmetrics via :func:`cellscale.track.score_tracking`. Speed: frames per
+second of the linking call (cellscale: the whole :func:`cellscale.track.track`
+call, masks in → relabelled masks + lineage out; peers: their linking call
+only, detections given). Prints a markdown table and writes
+``benchmarks/results/tracking.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cellscale.data import simulate_movie
+from cellscale.data._ctc import check_lineage, lineage_from_labels, split_track_gaps
+from cellscale.errors import InvalidImageError
+from cellscale.track import score_tracking, track
+from cellscale.track._features import frame_features
+from cellscale.track._score import DEFINITION
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+PEERS = ("btrack", "laptrack", "trackpy")
+SCENARIOS = {
+    "sparse": {"density": 0.06},
+    "dense": {"density": 0.35},
+    "fast": {"motility": 5.0, "persistence": 0.9},
+    "divisions": {"division_rate": 0.07},
+    "missed": {"dropout_rate": 0.05},
+}
+MAX_GAP = 3
+
+
+def shuffle_ids(labels: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Renumber each frame's cells at random (ids carry no identity)."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros_like(labels)
+    for t in range(labels.shape[0]):
+        ids = np.unique(labels[t])
+        ids = ids[ids > 0]
+        lut = np.zeros(int(labels.max()) + 1, labels.dtype)
+        lut[ids] = rng.permutation(ids.size) + 1
+        out[t] = lut[labels[t]]
+    return out
+
+
+def segment_movie(image: np.ndarray) -> np.ndarray:
+    from cellscale.segment import Segmenter
+
+    seg = Segmenter("nuclei")
+    return np.stack([seg(image[t]) for t in range(image.shape[0])]).astype(np.uint32)
+
+
+def detections(masks: np.ndarray) -> dict:
+    rows = {"t": [], "y": [], "x": [], "id": [], "area": []}
+    for t in range(masks.shape[0]):
+        f = frame_features(masks[t])
+        rows["t"] += [t] * len(f)
+        rows["y"] += f.pos[:, 0].tolist()
+        rows["x"] += f.pos[:, 1].tolist()
+        rows["id"] += f.labels.tolist()
+        rows["area"] += f.area.tolist()
+    return rows
+
+
+def to_ctc(masks: np.ndarray, det: dict, track_of: list[int], parent: dict[int, int]):
+    """Relabel ``masks`` by a peer's track ids; a CTC-valid labels + lineage (bad parent links dropped)."""
+    out = np.zeros(masks.shape, np.uint32)
+    t_arr, id_arr, tr = np.asarray(det["t"]), np.asarray(det["id"]), np.asarray(track_of)
+    for t in range(masks.shape[0]):
+        sel = t_arr == t
+        if sel.any():
+            lut = np.zeros(int(masks[t].max()) + 1, np.uint32)
+            lut[id_arr[sel]] = tr[sel]
+            out[t] = lut[masks[t]]
+    lineage = lineage_from_labels(out)
+    ends = dict(zip(lineage.label, lineage.end))
+    ok = {c: p for c, p in parent.items() if c in ends and p in ends and ends[p] < lineage.set_index("label").begin[c]}
+    lineage["parent"] = lineage["label"].map(ok).fillna(0).astype(np.int64)
+    out, lineage = split_track_gaps(out, lineage, max_gap=None)
+    check_lineage(out, lineage)
+    return out, lineage, len(parent) - len(ok)
+
+
+def run_peer(peer: str, python: Path, masks: np.ndarray, max_distance: float, env: dict) -> dict:
+    det = detections(masks)
+    det.update(shape=list(masks.shape[1:]), max_distance=max_distance, max_gap=MAX_GAP)
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "detections.json").write_text(json.dumps(det))
+        proc = subprocess.run([str(python), str(HERE / "peers" / f"track_{peer}.py"), tmp],
+                              check=False, capture_output=True, text=True,
+                              env={**os.environ, **env})
+        if proc.returncode != 0:
+            raise RuntimeError(f"{peer} failed:\n{proc.stderr[-2000:]}")
+        res = json.loads((Path(tmp) / "result.json").read_text())
+    labels, lineage, dropped = to_ctc(masks, det, res["track"], {int(k): v for k, v in res["parent"].items()})
+    return {"labels": labels, "lineage": lineage, "seconds": res["seconds"], "version": res["version"],
+            "dropped_parent_links": dropped}
+
+
+def synthetic_masks(n_cells: int, n_frames: int, seed: int = 0, diameter: int = 12) -> np.ndarray:
+    """Disks on a jittered grid doing a random walk: a speed test, not an accuracy test."""
+    rng = np.random.default_rng(seed)
+    side = int(np.ceil(np.sqrt(n_cells)))
+    step = 2 * diameter
+    size = side * step + 2 * diameter
+    grid = np.stack(np.meshgrid(np.arange(side), np.arange(side), indexing="ij"), -1).reshape(-1, 2)[:n_cells]
+    pos = (grid * step + diameter * 1.5).astype(float) + rng.normal(0, 2, (n_cells, 2))
+    r = diameter // 2
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+    dy, dx = yy[yy**2 + xx**2 <= r * r], xx[yy**2 + xx**2 <= r * r]
+    out = np.zeros((n_frames, size, size), np.uint32)
+    for t in range(n_frames):
+        pos += rng.normal(0, 1.0, pos.shape)
+        pos = np.clip(pos, r + 1, size - r - 2)
+        ids = rng.permutation(n_cells) + 1
+        py, px = np.rint(pos).astype(int).T
+        out[t, (py[:, None] + dy).ravel(), (px[:, None] + dx).ravel()] = np.repeat(ids, dy.size)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--peers-dir", type=Path, default=Path(os.environ.get("CELLSCALE_PEERS", "/work/peers")))
+    p.add_argument("--btrack-config", type=Path, default=None)
+    p.add_argument("--methods", nargs="+", default=["cellscale", *PEERS])
+    p.add_argument("--modes", nargs="+", default=["gt", "e2e"], choices=["gt", "e2e"])
+    p.add_argument("--out", type=Path, default=RESULTS / "tracking.json")
+    args = p.parse_args()
+    notes: list[str] = []
+    pythons = {}
+    for peer in PEERS:
+        if peer in args.methods:
+            py = args.peers_dir / peer / "bin" / "python"
+            if py.is_file():
+                pythons[peer] = py
+            else:
+                notes.append(f"{peer}: no venv at {args.peers_dir / peer}; skipped "
+                             f"(see /work/shared/peers/RECIPES.md and benchmarks/README.md)")
+    cfg = args.btrack_config or next((c for c in (args.peers_dir / "btrack_cell_config.json",
+                                                  Path("/work/shared/peers/btrack_cell_config.json")) if c.is_file()),
+                                     None)
+    env = {"BTRACK_CONFIG": str(cfg)} if cfg else {}
+    if "btrack" in pythons and not cfg:
+        notes.append("btrack: no btrack_cell_config.json found; skipped")
+        pythons.pop("btrack")
+    scenarios = dict(list(SCENARIOS.items())[:2]) if args.quick else SCENARIOS
+    shape, n_frames = ((192, 192), 16) if args.quick else ((320, 320), 40)
+    rows = []
+    for k, (name, opts) in enumerate(scenarios.items()):
+        t0 = time.perf_counter()
+        sample = simulate_movie(shape=shape, n_frames=n_frames, seed=1000 + k, **opts)
+        gt, gt_lineage = sample.labels["nuclei"], sample.lineage
+        diam = float(np.median(sample.cells["diameter"]))
+        info = {"cells_per_frame": len(sample.cells) / n_frames,
+                "divisions": int((gt_lineage.parent[gt_lineage.parent > 0].value_counts() >= 2).sum()),
+                "simulate_s": time.perf_counter() - t0}
+        for mode in args.modes:
+            masks = shuffle_ids(gt, seed=k) if mode == "gt" else segment_movie(np.asarray(sample.image.data))
+            for method in args.methods:
+                if method != "cellscale" and method not in pythons:
+                    continue
+                t1 = time.perf_counter()
+                if method == "cellscale":
+                    labels, lineage = track(masks, max_gap=MAX_GAP)
+                    seconds, version, dropped = time.perf_counter() - t1, "", 0
+                else:
+                    try:
+                        r = run_peer(method, pythons[method], masks, diam, env)
+                    except (RuntimeError, InvalidImageError) as exc:
+                        notes.append(f"{method} on {name}/{mode}: {exc}")
+                        continue
+                    labels, lineage, seconds = r["labels"], r["lineage"], r["seconds"]
+                    version, dropped = r["version"], r["dropped_parent_links"]
+                s = score_tracking(labels, lineage, gt, gt_lineage, tolerance=1)
+                row = {"scenario": name, "mode": mode, "method": method, "TRA": s["TRA"], "DET": s["DET"],
+                       "div_f1": s["division_f1"], "BC0": s["BC(0)"], "tp_div": s["tp_div"],
+                       "fp_div": s["fp_div"], "fn_div": s["fn_div"], "valid": s["valid"],
+                       "fps": n_frames / max(seconds, 1e-9), "seconds": seconds, "version": version,
+                       "dropped_parent_links": dropped, **info}
+                rows.append(row)
+                print(f"{name:10s} {mode:4s} {method:9s} TRA {row['TRA']:.4f} DET {row['DET']:.4f} "
+                      f"divF1 {row['div_f1']:.3f} fps {row['fps']:.1f}", file=sys.stderr, flush=True)
+    speed = []
+    for n_cells, frames in ([(1000, 10)] if args.quick else [(1000, 20), (10000, 6)]):
+        masks = synthetic_masks(n_cells, frames)
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        track(masks, divisions=True, timings=timings)
+        sec = time.perf_counter() - t0
+        speed.append({"cells_per_frame": n_cells, "frames": frames, "frame_shape": list(masks.shape[1:]),
+                      "seconds": sec, "fps": frames / sec, "timings": timings})
+    print("\n| scenario | mode | method | TRA | DET | div F1 (±1) | div F1 (exact) | frames/s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        print(f"| {r['scenario']} | {r['mode']} | {r['method']} | {r['TRA']:.4f} | {r['DET']:.4f} | "
+              f"{r['div_f1']:.3f} | {r['BC0']:.3f} | {r['fps']:.1f} |")
+    print("\n| cells/frame | frame | frames | seconds | frames/s (cellscale.track) |")
+    print("| --- | --- | --- | --- | --- |")
+    for s in speed:
+        print(f"| {s['cells_per_frame']} | {s['frame_shape'][0]}² | {s['frames']} | {s['seconds']:.2f} | {s['fps']:.1f} |")
+    for n in notes:
+        print(f"note: {n}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({
+        "rows": rows, "speed": speed, "notes": notes, "definition": DEFINITION,
+        "peer_settings": {"max_distance": "median cell diameter (simulator truth)", "max_gap": MAX_GAP},
+        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+                    "loadavg": os.getloadavg()},
+    }, indent=2, default=str))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

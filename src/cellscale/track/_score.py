@@ -1,0 +1,104 @@
+"""Score tracks with the Cell Tracking Challenge's own measures (py-ctcmetrics)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cellscale.data._ctc import write_ctc_ground_truth, write_ctc_result
+from cellscale.errors import InvalidArgumentError
+
+__all__ = ["DEFINITION", "score_tracking"]
+
+#: How the scores are defined; benchmarks copy this into their output.
+DEFINITION = {
+    "TRA": "CTC tracking accuracy: 1 - AOGM / AOGM_0 (normalised acyclic oriented graph matching), py-ctcmetrics",
+    "DET": "CTC detection accuracy: 1 - AOGM_D / AOGM_D0, py-ctcmetrics",
+    "division_f1": "CTC branching correctness BC(i): F1 of detected divisions, a division matching when "
+                   "mother and both daughters match within i frames (py-ctcmetrics); i = tolerance",
+    "valid": "py-ctcmetrics' check that the result is a valid CTC result (1 valid, 0 not)",
+}
+
+
+def score_tracking(
+    labels: np.ndarray,
+    lineage: pd.DataFrame,
+    true_labels: np.ndarray,
+    true_lineage: pd.DataFrame,
+    *,
+    tolerance: int = 1,
+    workdir: str | Path | None = None,
+) -> dict[str, Any]:
+    """TRA, DET and division F1 of tracks against ground truth.
+
+    Both are written as CTC folders (``01_RES``, ``01_GT``) and scored by
+    ``ctc_metrics.evaluate_sequence`` (the challenge's reference measures in
+    Python; nothing is re-implemented here).
+
+    Parameters
+    ----------
+    labels, lineage : ndarray, DataFrame
+        The tracking result (e.g. from :func:`cellscale.track.track`).
+    true_labels, true_lineage : ndarray, DataFrame
+        Ground truth; ``true_lineage`` may have gaps inside a track (CTC GT).
+    tolerance : int, default 1
+        Frames by which a detected division may be off and still count
+        (``BC(tolerance)``); ``BC(0)`` is always reported too.
+    workdir : path-like, optional
+        Where to write the CTC folders (default a temporary folder, removed).
+
+    Returns
+    -------
+    dict
+        ``TRA``, ``DET``, ``division_f1`` (= ``BC(tolerance)``), ``BC(0)``..,
+        ``valid``, ``divisions_true``, ``tp_div``, ``fp_div``, ``fn_div`` and
+        the AOGM error counts (``AOGM_FN``, ``AOGM_FP``, ``AOGM_EA`` ...).
+
+    Raises
+    ------
+    ImportError
+        py-ctcmetrics is not installed (``pip install py-ctcmetrics``).
+    """
+    if int(tolerance) != tolerance or tolerance < 0:
+        raise InvalidArgumentError(f"tolerance must be an integer >= 0, got {tolerance!r}")
+    try:
+        from ctc_metrics import evaluate_sequence
+    except ImportError as exc:  # pragma: no cover - the test extra installs it
+        raise ImportError("scoring tracks needs py-ctcmetrics: pip install py-ctcmetrics") from exc
+    if np.shape(labels) != np.shape(true_labels):
+        raise InvalidArgumentError(
+            f"result shape {np.shape(labels)} differs from ground-truth shape {np.shape(true_labels)}"
+        )
+    with contextlib.ExitStack() as stack:
+        root = Path(workdir) if workdir is not None else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        gt = write_ctc_ground_truth(true_labels, true_lineage, root / "01_GT", seg_frames=[0], overwrite=True)
+        res = write_ctc_result(labels, lineage, root / "01_RES", overwrite=True)
+        with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("always")
+            scores = evaluate_sequence(str(res), str(gt), metrics=["Valid", "TRA", "DET", f"BC({tolerance})"],
+                                       threads=1)
+    out: dict[str, Any] = {
+        "TRA": float(scores["TRA"]),
+        "DET": float(scores["DET"]),
+        "division_f1": float(scores[f"BC({tolerance})"]),
+        "tolerance_frames": int(tolerance),
+        "valid": int(scores["Valid"]),
+        "divisions_true": int(scores.get("gt_divisions", 0)),
+        "tp_div": int(scores[f"tp_div({tolerance})"]),
+        "fp_div": int(scores[f"fp_div({tolerance})"]),
+        "fn_div": int(scores[f"fn_div({tolerance})"]),
+        "warnings": [str(w.message) for w in caught],
+    }
+    for i in range(int(tolerance) + 1):
+        out[f"BC({i})"] = float(scores[f"BC({i})"])
+    for key in ("AOGM", "AOGM_0", "AOGM_NS", "AOGM_FN", "AOGM_FP", "AOGM_ED", "AOGM_EA", "AOGM_EC"):
+        if key in scores:
+            out[key] = float(scores[key])
+    return out

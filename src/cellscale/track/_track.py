@@ -1,0 +1,290 @@
+"""``track``: label images in, label images relabelled by track + lineage out."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cellscale.data._ctc import check_lineage, lineage_from_labels, split_track_gaps
+from cellscale.errors import InvalidArgumentError, InvalidImageError
+from cellscale.track._events import close_gaps, diameter, find_divisions
+from cellscale.track._features import Frame, check_inputs, frame_features, overlaps
+from cellscale.track._link import Motion, link_pair
+
+__all__ = ["track"]
+
+
+def _positive(name: str, value: float | None, *, allow_zero: bool = False) -> None:
+    if value is None:
+        return
+    ok = value >= 0 if allow_zero else value > 0
+    if not ok or not np.isfinite(value):
+        raise InvalidArgumentError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+
+
+def track(
+    labels: Any,
+    *,
+    image: Any = None,
+    max_distance: float | None = None,
+    max_gap: int = 3,
+    divisions: bool = True,
+    chi_max: float = 4.0,
+    division_cost: float = 1.5,
+    overlap_weight: float = 2.0,
+    intensity_weight: float = 0.0,
+    gap_penalty: float = 1.0,
+    repair_splits: bool = True,
+    source: str | None = None,
+    on_frame: Callable[[int, int], None] | None = None,
+    timings: dict[str, float] | None = None,
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Follow segmented cells through time.
+
+    Frame-to-frame links are chosen by a global sparse linear assignment
+    (u-track/TrackMate's LAP framework, Jaqaman et al. 2008) with costs from
+    the distance to a motion prediction, size change and overlap; divisions
+    are found among objects that appear next to a cell, and a second LAP
+    bridges missed detections (see :mod:`cellscale.track._link` and
+    :mod:`cellscale.track._events` for the costs).
+
+    Parameters
+    ----------
+    labels : ndarray, shape (t, y, x) or (t, z, y, x), integer
+        One label image per frame (0 = background), e.g. from
+        :func:`cellscale.segment.segment`. Ids need not agree between frames.
+    image : ndarray, same shape, optional
+        The intensity movie; used only when ``intensity_weight > 0``.
+    max_distance : float, optional
+        Farthest a cell may be from its predicted position one frame later,
+        pixels. Default: twice the median cell diameter. The search also never
+        goes beyond ``chi_max`` estimated standard deviations of the motion.
+    max_gap : int, default 3
+        Most consecutive frames a cell may be missing (a missed detection, a
+        flicker at the border) and still keep its track; 0 disables gap closing.
+    divisions : bool, default True
+        Look for cell divisions.
+    chi_max : float, default 4.0
+        Link threshold in standard deviations of the motion prediction error.
+    division_cost : float, default 1.5
+        Largest cost of an accepted division (a textbook one costs 0.2-0.6;
+        see :mod:`cellscale.track._events`).
+    overlap_weight : float, default 2.0
+        Bonus for a link per unit of IoU between the two masks.
+    intensity_weight : float, default 0.0
+        Weight of the mean-intensity change in link costs (needs ``image``).
+    gap_penalty : float, default 1.0
+        Extra cost per missing frame of a gap-closing link.
+    repair_splits : bool, default True
+        A "division" whose one daughter lives at most two frames and lies
+        within the other's outline (an over-segmented cell) is undone, and its
+        pixels are given to the sister.
+    source : str, optional
+        File named in error messages.
+    on_frame : callable, optional
+        Called as ``on_frame(t, n_frames)`` after each frame is linked (progress).
+    timings : dict, optional
+        Filled with seconds spent in ``"features"``, ``"linking"``,
+        ``"events"`` and ``"relabel"``.
+
+    Returns
+    -------
+    labels : ndarray of uint32, same shape
+        Each cell keeps one id from frame to frame; a daughter, or a cell after
+        a gap, gets a new id.
+    lineage : pandas.DataFrame
+        Columns ``label, begin, end, parent`` (frames zero-based, ``end``
+        inclusive, ``parent`` 0 for none): the Cell Tracking Challenge
+        ``res_track.txt`` table. A track continued after a gap has the
+        segment before it as its only child's parent.
+
+    Raises
+    ------
+    InvalidImageError
+        Labels that are not integer ``tyx``/``tzyx`` images of at least two
+        frames, or an image of another shape.
+    InvalidArgumentError
+        Out-of-range options.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> movie = np.zeros((3, 32, 32), np.uint16)
+    >>> movie[0, 4:9, 4:9] = 7; movie[1, 5:10, 5:10] = 2; movie[2, 6:11, 6:11] = 5
+    >>> out, lineage = track(movie)
+    >>> [int(out[t].max()) for t in range(3)], lineage.values.tolist()
+    ([1, 1, 1], [[1, 0, 2, 0]])
+    """
+    arr, img = check_inputs(labels, image, source)
+    _positive("max_distance", max_distance)
+    _positive("chi_max", chi_max)
+    _positive("division_cost", division_cost, allow_zero=True)
+    _positive("overlap_weight", overlap_weight, allow_zero=True)
+    _positive("intensity_weight", intensity_weight, allow_zero=True)
+    _positive("gap_penalty", gap_penalty, allow_zero=True)
+    if int(max_gap) != max_gap or max_gap < 0:
+        raise InvalidArgumentError(f"max_gap must be an integer >= 0, got {max_gap!r}")
+    clock = {"features": 0.0, "linking": 0.0, "events": 0.0, "relabel": 0.0}
+    n_t, ndim = arr.shape[0], arr.ndim - 1
+
+    t0 = time.perf_counter()
+    use_img = img if intensity_weight > 0 else None
+    frames = [frame_features(arr[t], None if use_img is None else use_img[t]) for t in range(n_t)]
+    sizes = np.array([len(f) for f in frames])
+    offset = np.concatenate([[0], np.cumsum(sizes)])
+    n_det = int(offset[-1])
+    frame_of = np.repeat(np.arange(n_t), sizes)
+    pos = np.concatenate([f.pos for f in frames]) if n_det else np.zeros((0, ndim))
+    area = np.concatenate([f.area for f in frames]) if n_det else np.zeros(0)
+    clock["features"] += time.perf_counter() - t0
+    all_diam = diameter(area, ndim)
+    if max_distance is None:
+        max_distance = 2.0 * float(np.median(all_diam)) if n_det else 1.0
+
+    nxt = np.full(n_det, -1, np.intp)
+    prv = np.full(n_det, -1, np.intp)
+    velocity = np.full((n_det, ndim), np.nan)
+    mothers: dict[int, tuple[int, int]] = {}
+    # Prior motion scale: a tenth of a cell diameter per frame (per axis).
+    motion = Motion(ndim, prior=max(0.1 * float(np.median(all_diam)) if n_det else 1.0, 0.3))
+    drift = np.zeros((max(n_t - 1, 0), ndim))
+    for t in range(n_t - 1):
+        a, b = frames[t], frames[t + 1]
+        ga, gb = offset[t], offset[t + 1]
+        tf = time.perf_counter()
+        ov = overlaps(arr[t], arr[t + 1], a, b) if overlap_weight > 0 else None
+        clock["features"] += time.perf_counter() - tf
+        tl = time.perf_counter()
+        vel = velocity[ga : ga + len(a)]
+        if len(a) == 0 or len(b) == 0:
+            if on_frame is not None:
+                on_frame(t + 1, n_t)
+            continue
+        passes = 2 if motion.sigma is None else 1
+        if motion.sigma is None:
+            motion.sigma = max(motion.initial_sigma(a, b), motion.prior)
+            motion.spread = motion.sigma
+        for _ in range(passes):
+            reach = np.sqrt(float(motion.sigma) ** 2 + motion.spread**2)
+            radius = min(float(max_distance), chi_max * reach + 1.0)
+            local, residual = link_pair(a, b, vel, motion, radius=radius, chi_max=chi_max, overlap=ov,
+                                        overlap_weight=overlap_weight, intensity_weight=intensity_weight)
+            done = local >= 0
+            if passes == 2 and done.any():
+                motion.update(b.pos[local[done]] - a.pos[done], residual[done], vel[done])
+        clock["linking"] += time.perf_counter() - tl
+        te = time.perf_counter()
+        if divisions:
+            still, _moving = motion.predict(a, vel)
+            for m, j1, j2 in find_divisions(a, b, local, still, float(motion.sigma),
+                                            max_cost=division_cost):
+                local[m] = -1
+                mothers[ga + m] = (gb + j1, gb + j2)
+        clock["events"] += time.perf_counter() - te
+        done = np.flatnonzero(local >= 0)
+        src, dst = ga + done, gb + local[done]
+        nxt[src], prv[dst] = dst, src
+        velocity[dst] = pos[dst] - pos[src]
+        drift[t] = motion.drift
+        motion.update(pos[dst] - pos[src], residual[done], vel[done])
+        if on_frame is not None:
+            on_frame(t + 1, n_t)
+
+    te = time.perf_counter()
+    daughters = {d for pair in mothers.values() for d in pair}
+    if max_gap > 0 and n_det:
+        is_mother = np.zeros(n_det, bool)
+        is_mother[list(mothers)] = True
+        is_daughter = np.zeros(n_det, bool)
+        is_daughter[list(daughters)] = True
+        ends = np.flatnonzero((nxt < 0) & (frame_of < n_t - 1) & ~is_mother)
+        starts = np.flatnonzero((prv < 0) & (frame_of > 0) & ~is_daughter)
+        sigma = float(motion.sigma or 1.0)
+        radius = min(float(max_distance), chi_max * sigma + 1.0)
+        for e, s in close_gaps(frame_of, pos, area, velocity, ends, starts, drift=drift,
+                               sigma=sigma, kappa=motion.kappa, max_gap=int(max_gap),
+                               chi_max=chi_max, gap_penalty=gap_penalty, radius=radius):
+            nxt[e], prv[s] = s, e
+    merge_into: dict[int, int] = {}
+    if repair_splits:
+        _repair_splits(mothers, nxt, prv, frame_of, pos, all_diam, merge_into, n_t)
+    clock["events"] += time.perf_counter() - te
+
+    tr = time.perf_counter()
+    out, lineage = _relabel(arr, frames, offset, nxt, prv, mothers, merge_into, source)
+    clock["relabel"] += time.perf_counter() - tr
+    if timings is not None:
+        timings.update(clock)
+    return out, lineage
+
+
+def _chain(g: int, nxt: np.ndarray) -> list[int]:
+    out = [g]
+    while nxt[out[-1]] >= 0:
+        out.append(int(nxt[out[-1]]))
+    return out
+
+
+def _repair_splits(mothers: dict[int, tuple[int, int]], nxt: np.ndarray, prv: np.ndarray,
+                   frame_of: np.ndarray, pos: np.ndarray, diam: np.ndarray,
+                   merge_into: dict[int, int], n_t: int) -> None:
+    """Undo "divisions" into a cell and a short-lived fragment inside it (see ``track``)."""
+    for m, (d1, d2) in list(mothers.items()):
+        c1, c2 = _chain(d1, nxt), _chain(d2, nxt)
+        short, long_ = (c1, c2) if len(c1) <= len(c2) else (c2, c1)
+        last = short[-1]
+        if len(short) > 2 or frame_of[last] == n_t - 1 or last in mothers:
+            continue
+        if any(frame_of[short[k]] != frame_of[long_[k]] for k in range(len(short))):
+            continue
+        close = all(
+            np.linalg.norm(pos[s] - pos[q]) < 0.4 * (diam[s] + diam[q]) for s, q in zip(short, long_)
+        )
+        if not close:
+            continue
+        del mothers[m]
+        nxt[m], prv[long_[0]] = long_[0], m
+        prv[short[0]] = -1
+        for s, q in zip(short, long_):
+            merge_into[s] = q
+
+
+def _relabel(arr: np.ndarray, frames: list[Frame], offset: np.ndarray, nxt: np.ndarray, prv: np.ndarray,
+             mothers: dict[int, tuple[int, int]], merge_into: dict[int, int],
+             source: str | None) -> tuple[np.ndarray, pd.DataFrame]:
+    n_det = int(offset[-1])
+    track_of = np.zeros(n_det, np.int64)
+    parent_of: dict[int, int] = {}
+    child_of = {d: m for m, pair in mothers.items() for d in pair}
+    next_id = 1
+    for g in range(n_det):  # detections are in frame order, so a predecessor comes first
+        if g in merge_into:
+            continue
+        if prv[g] >= 0 and g not in child_of:
+            track_of[g] = track_of[prv[g]]
+        else:
+            track_of[g] = next_id
+            if g in child_of:
+                parent_of[next_id] = -child_of[g] - 1  # resolved below
+            next_id += 1
+    for g, h in merge_into.items():
+        track_of[g] = track_of[h]
+    parents = {k: int(track_of[-v - 1]) for k, v in parent_of.items()}
+    out = np.zeros(arr.shape, np.uint32)
+    for t, f in enumerate(frames):
+        if len(f) == 0:
+            continue
+        lut = np.zeros(int(f.labels[-1]) + 1, np.uint32)
+        lut[f.labels] = track_of[offset[t] : offset[t + 1]]
+        out[t] = lut[arr[t]]
+    lineage = lineage_from_labels(out, parents)
+    out, lineage = split_track_gaps(out, lineage, max_gap=None)
+    try:
+        check_lineage(out, lineage, source=source)
+    except InvalidImageError as exc:  # pragma: no cover - a bug, not a user error
+        raise AssertionError(f"track() built an inconsistent lineage: {exc}") from exc
+    return out, lineage
