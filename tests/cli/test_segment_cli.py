@@ -122,3 +122,17 @@ def test_evaluate_one_sample_with_onnx_model(data, capsys):
     code, _, err = run_inline(capsys, "evaluate", str(data / "model" / "tiny-nuclei.json"),
                               str(data / "tissue"), "--compartment", "cells")
     assert code == 1 and "compartment 'cells'" in err
+
+
+def test_pixel_size_option_labels_the_output(tmp_path, capsys):
+    from cellscale.io import read
+
+    save_sample(simulate_nuclei(shape=(96, 96), seed=1, diameter=14), tmp_path / "s")
+    image, out = str(tmp_path / "s" / "image.ome.tif"), tmp_path / "labels.tif"
+    code, _, err = run_inline(capsys, "segment", image, "-o", str(out), "--pixel-size", "0.65",
+                              "--diameter", "off")
+    assert code == 0, err
+    assert read(out).pixel_size["x"] == pytest.approx(0.65)
+    code, _, err = run_inline(capsys, "segment", image, "-o", str(tmp_path / "x.tif"),
+                              "--diameter", "huge")
+    assert code == 1 and "--diameter" in err

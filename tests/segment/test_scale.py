@@ -56,3 +56,25 @@ def test_auto_diameter_rescues_small_nuclei():
 def test_bad_diameter(bad):
     with pytest.raises(InvalidArgumentError, match="diameter"):
         Segmenter("nuclei", diameter=bad)
+
+
+def test_model_trained_at_a_pixel_size_resizes_images_to_it(tmp_path):
+    import json
+    import shutil
+    from importlib.resources import files
+
+    weights = files("cellscale.models").joinpath("weights")
+    src = weights / "nuclei.json"
+    card = json.loads(src.read_text())
+    card["inputs"]["pixel_size"] = 0.5
+    shutil.copyfile(weights / card["file"], tmp_path / card["file"])
+    (tmp_path / "nuclei.json").write_text(json.dumps(card))
+    sample = simulate_nuclei(shape=(128, 128), seed=3, diameter=16)
+    seg = Segmenter(tmp_path / "nuclei.json", pixel_size=0.25)  # images at 0.25 µm: shrink x0.5
+    labels = seg(sample.image)
+    assert seg.scale == pytest.approx(0.5) and labels.shape == (128, 128)
+    seg = Segmenter(tmp_path / "nuclei.json", pixel_size=0.5)
+    seg(sample.image)
+    assert seg.scale == 1.0
+    with pytest.raises(InvalidArgumentError, match="pixel_size"):
+        Segmenter("nuclei", pixel_size=-1)

@@ -21,6 +21,9 @@ TileOpt = Annotated[int, typer.Option("--tile-size", help="Largest tile side in 
 CompartmentOpt = Annotated[str | None, typer.Option(
     "--compartment", help="Objects to return: nuclei or cells (default: cells when the model outputs them).")]
 ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU threads for the network (default: all).")]
+PixelSizeOpt = Annotated[float | None, typer.Option(
+    "--pixel-size", help="Pixel size in µm, overriding the file's; written to the output, and used "
+    "to match a model trained at a stated pixel size.")]
 DiameterOpt = Annotated[str, typer.Option(
     "--diameter", help="Typical object diameter in pixels, 'auto' (estimate; resize only objects "
     "outside 12-30 px) or 'off' (never resize).")]
@@ -55,11 +58,12 @@ def _diameter(text: str) -> float | str | None:
 
 
 def _segmenter(model: str, channels: list[str | int] | None, tile_size: int,
-               compartment: str | None, threads: int | None, diameter: str = "auto") -> Any:
+               compartment: str | None, threads: int | None, diameter: str = "auto",
+               pixel_size: float | None = None) -> Any:
     from cellscale.segment import Segmenter
 
-    return Segmenter(model, channels=channels, tile_size=tile_size,
-                     compartment=compartment, threads=threads, diameter=_diameter(diameter))
+    return Segmenter(model, channels=channels, tile_size=tile_size, compartment=compartment,
+                     threads=threads, diameter=_diameter(diameter), pixel_size=pixel_size)
 
 
 def segment(
@@ -73,6 +77,7 @@ def segment(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
     threads: ThreadsOpt = None,
     diameter: DiameterOpt = "auto",
+    pixel_size: PixelSizeOpt = None,
 ) -> None:
     """Segment nuclei or whole cells in an image and write a label image (0 = background)."""
     from cellscale.io import check_output_path, read, write_labels
@@ -83,12 +88,13 @@ def segment(
     read_s = time.perf_counter() - start
     names = image.channel_names if "c" in image.axes else None
     segmenter = _segmenter(model, _channels(channels, names), tile_size, compartment, threads,
-                           diameter)
+                           diameter, pixel_size)
     with progress(f"Segmenting {input.name}"):
         labels = segmenter(image)
     t0 = time.perf_counter()
-    pixel_size = {k: v for k, v in image.pixel_size.items() if k in "yx"} or None
-    written = write_labels(labels, output, pixel_size=pixel_size, overwrite=overwrite,
+    sizes = ({"y": pixel_size, "x": pixel_size} if pixel_size
+             else {k: v for k, v in image.pixel_size.items() if k in "yx"} or None)
+    written = write_labels(labels, output, pixel_size=sizes, overwrite=overwrite,
                            name=segmenter.compartment)
     write_s = time.perf_counter() - t0
     total = time.perf_counter() - start

@@ -64,6 +64,11 @@ class Segmenter:
         12-30 px) are resized for the network and the labels mapped back.
         ``"auto"`` (default) estimates it from a first pass and runs a second
         pass only when needed; None never resizes.
+    pixel_size : float, optional
+        Pixel size of the images in µm, overriding what their files say. When
+        the model's card states the pixel size it was trained at, images are
+        resized to it (and ``diameter`` is not used); the shipped models are
+        trained in pixels (no pixel size), so for them it only labels the output.
 
     Attributes
     ----------
@@ -109,8 +114,16 @@ class Segmenter:
         batch_size: int = 4,
         threads: int | None = None,
         diameter: float | str | None = "auto",
+        pixel_size: float | None = None,
     ) -> None:
         _positive("tile_size", tile_size)
+        if pixel_size is not None and not (
+                isinstance(pixel_size, (int, float, np.integer, np.floating))
+                and not isinstance(pixel_size, bool) and pixel_size > 0):
+            raise InvalidArgumentError(
+                f"pixel_size must be a positive number of µm, got {pixel_size!r}")
+        self.pixel_size = None if pixel_size is None else float(pixel_size)
+        self._image_pixel: float | None = None
         if not (diameter is None or diameter == "auto" or (
                 isinstance(diameter, (int, float, np.integer, np.floating))
                 and not isinstance(diameter, bool) and diameter > 0)):
@@ -243,6 +256,7 @@ class Segmenter:
     # -- steps --------------------------------------------------------------------------
     def _channels(self, image: Any, axes: str | None) -> np.ndarray:
         img = as_image(image, axes=axes)
+        self._image_pixel = img.pixel_size.get("x") or img.pixel_size.get("y")
         chosen = select_channels(img, self.inputs, self.channels, model=f"model {self.name!r}")
         return channel_stack(img, chosen)
 
@@ -253,7 +267,13 @@ class Segmenter:
     def _rescaled(self, data: np.ndarray) -> np.ndarray:
         """Labels of normalised ``data``, resized around the network when objects need it."""
         self.scale = 1.0
-        if self.diameter == "auto":
+        trained_at = self.model.card.inputs.pixel_size  # type: ignore[union-attr]
+        pixel = self.pixel_size or self._image_pixel
+        if trained_at and pixel:
+            self.scale = scale = pixel / trained_at
+            if abs(scale - 1.0) < 0.02:
+                self.scale = 1.0
+        elif self.diameter == "auto":
             labels = self._decode(data)
             estimate = median_diameter(labels)
             self.scale = 1.0 if estimate is None else scale_for(estimate)
@@ -308,6 +328,7 @@ def segment(
     batch_size: int = 4,
     threads: int | None = None,
     diameter: float | str | None = "auto",
+    pixel_size: float | None = None,
     axes: str | None = None,
 ) -> np.ndarray:
     """Segment nuclei or whole cells in a 2-D image.
@@ -319,7 +340,7 @@ def segment(
     ----------
     image : Image or ndarray, shape (y, x) or (c, y, x)
         See :meth:`Segmenter.__call__`.
-    model, channels, tile_size, overlap, compartment, batch_size, threads, diameter
+    model, channels, tile_size, overlap, compartment, batch_size, threads, diameter, pixel_size
         See :class:`Segmenter`.
     axes : str, optional
         Axes of an array image, e.g. ``"cyx"``; needed for arrays that are not 2-D.
@@ -339,7 +360,7 @@ def segment(
     """
     segmenter = Segmenter(model, channels=channels, tile_size=tile_size, overlap=overlap,
                           compartment=compartment, batch_size=batch_size, threads=threads,
-                          diameter=diameter)
+                          diameter=diameter, pixel_size=pixel_size)
     return segmenter(image, axes=axes)
 
 
