@@ -113,6 +113,25 @@ def test_ome_zarr_is_ngff_05_that_zarr_and_ome_zarr_read(tmp_path, cyx):
     assert nodes[0].metadata["channel_names"] == ["DNA", "actin"]
 
 
+def test_ome_zarr_lower_levels_are_block_means_at_block_centres(tmp_path, rng):
+    import zarr
+
+    data = rng.integers(0, 4000, size=(2, 65, 97), dtype=np.uint16)  # odd: edge blocks dropped
+    img = Image.from_array(data, "cyx", pixel_size=0.5)
+    out = write_image(img, tmp_path / "cells.zarr", n_levels=3, chunks=16)
+    for level in (1, 2):
+        f = 2**level
+        h, w = 65 // f, 97 // f
+        mean = data[:, :h * f, :w * f].reshape(2, h, f, w, f).mean(axis=(2, 4))
+        # each level is rounded to uint16, then averaged again: 0.5 per level at most
+        np.testing.assert_allclose(read(out, level=level).data, mean, atol=0.5 * level)
+    datasets = zarr.open_group(str(out), mode="r").attrs["ome"]["multiscales"][0]["datasets"]
+    assert datasets[2]["coordinateTransformations"] == [
+        {"type": "scale", "scale": [1.0, 2.0, 2.0]},
+        {"type": "translation", "translation": [0.0, 0.75, 0.75]},  # centre of a 4 x 4 block
+    ]
+
+
 def test_lazy_image_is_written_without_computing_it_whole(tmp_path, rng):
     da = pytest.importorskip("dask.array")
     data = rng.integers(0, 4000, size=(2, 300, 260), dtype=np.uint16)
@@ -176,14 +195,18 @@ def test_reads_ngff_04_written_by_ome_zarr(tmp_path, cyx):
     import zarr
     from ome_zarr.format import FormatV04
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from ome_zarr.writer import write_image as ome_write_image
-
     group = zarr.open_group(str(tmp_path / "old.zarr"), mode="w", zarr_format=2)
-    ome_write_image(cyx, group, axes="cyx", fmt=FormatV04(), scale_factors=(2,),
-                    scale={"c": 1.0, "y": 0.4, "x": 0.4},
-                    axes_units={"y": "micrometer", "x": "micrometer"})
+    axes = [{"name": "c", "type": "channel"}] + [
+        {"name": a, "type": "space", "unit": "micrometer"} for a in "yx"]
+    with warnings.catch_warnings():  # ome-zarr 0.18 deprecates coordinate_transformations
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from ome_zarr.writer import write_multiscale
+
+        # API that ome-zarr 0.15 (spatialdata's dask pin) and 0.18 share; 0.18's
+        # write_image ignores coordinate_transformations, 0.15's has no scale=.
+        write_multiscale([cyx, cyx[:, ::2, ::2]], group, axes=axes, fmt=FormatV04(),
+                         coordinate_transformations=[[{"type": "scale", "scale": [1, s, s]}]
+                                                     for s in (0.4, 0.8)])
     img = read(tmp_path / "old.zarr", lazy=True)
     assert img.axes == "cyx" and img.pixel_size == pytest.approx({"y": 0.4, "x": 0.4})
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(img.data)).compute(), cyx)

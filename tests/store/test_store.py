@@ -96,7 +96,8 @@ def test_ome_zarr_reader_opens_images_and_labels(tmp_path, parts):
 
 
 def test_spatialdata_reads_the_store(tmp_path, parts):
-    sd = pytest.importorskip("spatialdata")
+    import spatialdata as sd  # in the test extra: CI must run this, never skip it
+
     out = _write(tmp_path / "run.zarr", parts)
     sdata = sd.read_zarr(out)
     assert set(sdata.images) == {"f0"} and set(sdata.labels) == {"f0_cells"}
@@ -109,6 +110,28 @@ def test_spatialdata_reads_the_store(tmp_path, parts):
     from spatialdata.transformations import get_transformation
 
     assert set(get_transformation(sdata.labels["f0_cells"], get_all=True)) == {"global"}
+
+
+def test_spatialdata_reads_the_pyramids(tmp_path):
+    """Images and labels large enough for two levels open as multiscale DataTrees."""
+    import spatialdata as sd
+
+    cells = np.zeros((600, 520), np.uint32)
+    cells[10:50, 10:61], cells[300:401, 200:300] = 4, 9
+    pixels = np.random.default_rng(1).integers(0, 200, (2, 600, 520)).astype(np.uint16)
+    image = Image.from_array(pixels, "cyx", channel_names=["DNA", "CD45"], pixel_size=0.5)
+    out = write_store(tmp_path / "big.zarr", images={"big": image},
+                      labels={"big_cells": Image.from_array(cells, "yx", pixel_size=0.5)})
+    sdata = sd.read_zarr(out)
+    big, big_cells = sdata.images["big"], sdata.labels["big_cells"]
+    assert list(big.keys()) == ["scale0", "scale1"] == list(big_cells.keys())
+    assert dict(big["scale1"]["image"].sizes) == {"c": 2, "y": 300, "x": 260}
+    assert list(big["scale1"]["image"].coords["c"].values) == ["DNA", "CD45"]
+    np.testing.assert_array_equal(big["scale0"]["image"].values, pixels)
+    np.testing.assert_array_equal(big_cells["scale0"]["image"].values, cells)
+    low = big_cells["scale1"]["image"].values
+    assert low.shape == (300, 260) and set(np.unique(low)) == {0, 4, 9}
+    np.testing.assert_array_equal(low, cells[1::2, 1::2])
 
 
 def test_existing_store_is_not_replaced(tmp_path, parts):

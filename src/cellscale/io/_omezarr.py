@@ -1,7 +1,8 @@
 """OME-Zarr (OME-NGFF) images and label images.
 
-Writing goes through ome-zarr-py, which writes NGFF **0.5** on Zarr v3 by
-default (ome-zarr >= 0.12); cellscale keeps that default. Reading accepts NGFF
+Writing produces NGFF **0.5** on Zarr v3: the pixels through zarr and dask,
+the metadata through ome-zarr-py's metadata writers (API unchanged from
+ome-zarr 0.15, which spatialdata's dask pin selects, to 0.18). Reading accepts NGFF
 0.4 (Zarr v2, ``multiscales`` at the top of the attributes) and 0.5 (Zarr v3,
 under ``ome``), the ``bioformats2raw`` layout, and plain Zarr arrays.
 
@@ -15,7 +16,8 @@ On disk, for an image of axes ``"cyx"`` with pixel size 0.5 µm::
 A pixel size is written as the ``scale`` of level 0 with the unit
 ``micrometer`` and read back from the chosen level's scale; an axis without a
 unit has an unknown pixel size. The frame interval is the ``t`` scale, in
-seconds. Lower levels halve y and x (never z).
+seconds. Lower levels halve y and x (never z): 2 x 2 block means for images,
+the pixel next to each block's centre for labels (never a blended label).
 
 A label image written on its own goes where NGFF puts label images,
 ``labels.zarr/labels/<name>/s0 ...``, with ``image-label`` metadata.
@@ -46,6 +48,7 @@ _TIME_TO_S = {
     "nanosecond": 1e-9, "microsecond": 1e-6, "millisecond": 1e-3, "second": 1.0,
     "minute": 60.0, "hour": 3600.0,
 }
+_AXIS_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
 _COLORS = ("0000FF", "00FF00", "FF0000", "FF00FF", "00FFFF", "FFFF00", "FFFFFF")
 # zarr raises ValueError subclasses (GroupNotFoundError, JSON errors), OSError and KeyError.
 _ZARR_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, KeyError, TypeError)
@@ -233,28 +236,99 @@ def _as_dask(data: Any, chunks: tuple[int, ...]) -> Any:
     return da.from_array(np.asarray(data), chunks=chunks)
 
 
-def write_omezarr(
-    image: Any, path: Path, *, name: str, chunks: Any = None, n_levels: int | None = None
+def _pyramid(base: Any, axes: str, levels: int, *, nearest: bool) -> list[Any]:
+    """Level ``i`` of a Dask array: each 2**i x 2**i block of y, x becomes one pixel.
+
+    ``nearest`` keeps one pixel of each block (the one at offset 2**(i-1), next
+    to the centre), so a label image gets no blended, invented labels; otherwise
+    the block mean, rounded back to the dtype. Blocks cut by the edge are dropped
+    (a level has ``n // 2**i`` pixels), as ome-zarr-py does.
+    """
+    import dask.array as da
+
+    planar = [i for i, a in enumerate(axes) if a in "yx"]
+    out = [base]
+    for level in range(1, levels):
+        f = 2**level
+        if nearest:
+            index = tuple(
+                slice(f // 2, f // 2 + f * (n // f), f) if i in planar else slice(None)
+                for i, n in enumerate(base.shape)
+            )
+            out.append(base[index])
+        else:
+            mean = da.coarsen(np.mean, out[-1], {i: 2 for i in planar}, trim_excess=True)
+            if not np.issubdtype(base.dtype, np.floating):
+                mean = da.round(mean)
+            out.append(mean.astype(base.dtype))
+    return out
+
+
+def _write_multiscale(
+    data: Any, group: Any, *, axes: str, chunks: tuple[int, ...], levels: int, nearest: bool,
+    pixel_size: dict[str, float], interval: float | None, name: str,
+    omero: dict[str, Any] | None = None,
 ) -> None:
-    """Write an :class:`~cellscale.io.Image` as an NGFF multiscale image at ``path``."""
-    import zarr
+    """Write ``s0 .. s{levels-1}`` and their NGFF 0.5 ``multiscales`` into a Zarr v3 group.
+
+    The pixels go through zarr and dask directly (one ``dask.array.store``, so a
+    lazy input is computed once for all levels); the metadata through
+    ome-zarr-py's ``write_multiscales_metadata``, which validates it. Only API
+    that ome-zarr-py has kept from 0.15 to 0.18 is used: spatialdata 0.7 pins a
+    dask that holds ome-zarr-py at 0.15.
+
+    Level ``i`` has scale ``2**i`` times the pixel size in y and x and the
+    translation ``(2**i - 1) / 2`` pixels of level 0, so that each of its pixels
+    sits at the centre of the block it summarises (as ome-zarr-py writes it).
+    """
+    import dask.array as da
 
     with warnings.catch_warnings():  # ome_zarr.writer warns about its own deprecations on import
         warnings.simplefilter("ignore", DeprecationWarning)
-        from ome_zarr.writer import write_image
+        from ome_zarr.writer import write_multiscales_metadata
+
+    scale, units = _ngff_scale(axes, pixel_size, interval)
+    pyramid = _pyramid(_as_dask(data, chunks), axes, levels, nearest=nearest)
+    arrays, sources, datasets = [], [], []
+    for level, pixels in enumerate(pyramid):
+        level_chunks = tuple(min(c, n) for c, n in zip(chunks, pixels.shape))
+        arrays.append(group.create_array(
+            f"s{level}", shape=pixels.shape, dtype=pixels.dtype, chunks=level_chunks,
+            fill_value=0, dimension_names=list(axes),
+        ))
+        # One Dask chunk per Zarr chunk: no two tasks write the same chunk, no lock needed.
+        sources.append(pixels.rechunk(level_chunks))
+        factor = [2**level if a in "yx" else 1 for a in axes]
+        datasets.append({"path": f"s{level}", "coordinateTransformations": [
+            {"type": "scale", "scale": [scale[a] * f for a, f in zip(axes, factor)]},
+            {"type": "translation",
+             "translation": [scale[a] * (f - 1) / 2 for a, f in zip(axes, factor)]},
+        ]})
+    da.store(sources, arrays, lock=False)
+    ngff_axes = [
+        {"name": a, "type": _AXIS_TYPES[a], **({"unit": units[a]} if a in units else {})}
+        for a in axes
+    ]
+    metadata = {"metadata": {"omero": omero}} if omero is not None else {}
+    write_multiscales_metadata(group, datasets, axes=ngff_axes, name=name, **metadata)
+
+
+def write_omezarr(
+    image: Any, path: Path, *, name: str, chunks: Any = None, n_levels: int | None = None
+) -> None:
+    """Write an :class:`~cellscale.io.Image` as an NGFF multiscale image at ``path``.
+
+    Lower levels are 2 x 2 block means in y and x.
+    """
+    import zarr
 
     levels = default_levels(image.shape, n_levels)
     chunk_shape = default_chunks(image.axes, image.shape, chunks)
-    scale, units = _ngff_scale(image.axes, image.pixel_size, image.time_interval)
-    metadata: dict[str, Any] = {}
-    if image.channel_names is not None:
-        metadata["omero"] = {"channels": _omero_channels(image)}
-    group = zarr.open_group(str(path), mode="w-")
-    write_image(
-        _as_dask(image.data, chunk_shape), group,
-        scale_factors=tuple(2**i for i in range(1, levels)), axes=image.axes,
-        scale=scale, axes_units=units or None, name=name,
-        storage_options={"chunks": chunk_shape}, **metadata,
+    omero = {"channels": _omero_channels(image)} if image.channel_names is not None else None
+    group = zarr.open_group(str(path), mode="w-", zarr_format=3)
+    _write_multiscale(
+        image.data, group, axes=image.axes, chunks=chunk_shape, levels=levels, nearest=False,
+        pixel_size=image.pixel_size, interval=image.time_interval, name=name, omero=omero,
     )
 
 
@@ -286,32 +360,20 @@ def write_labels_zarr(
 ) -> None:
     """Write a uint32 label array as ``path/labels/<name>``, a nearest-neighbour pyramid.
 
-    Uses ome-zarr-py's ``OMEZarrLabels`` rather than ``write_labels``, which
-    would compute every distinct label (a full extra pass over the pixels) to
-    pick random colours.
+    Not ome-zarr-py's ``write_labels``, which would compute every distinct label
+    (a full extra pass over the pixels) to pick random colours.
     """
     import zarr
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        from ome_zarr.classes import OMEZarrImage, OMEZarrLabels
-        from ome_zarr.scale import Methods
         from ome_zarr.writer import write_label_metadata
 
     shape = tuple(int(s) for s in labels.shape)
-    levels = default_levels(shape, n_levels)
-    chunk_shape = default_chunks(axes, shape)
-    scale, units = _ngff_scale(axes, pixel_size, None)
-    group = zarr.open_group(str(path), mode="w-")
-    sub = group.require_group(f"labels/{name}")
-    single = OMEZarrImage(
-        data=_as_dask(labels, chunk_shape), axes=axes, scale=scale,
-        axes_units=units or None, name=name,
+    group = zarr.open_group(str(path), mode="w-", zarr_format=3)
+    _write_multiscale(
+        labels, group.require_group(f"labels/{name}"), axes=axes,
+        chunks=default_chunks(axes, shape), levels=default_levels(shape, n_levels),
+        nearest=True, pixel_size=pixel_size, interval=None, name=name,
     )
-    pyramid = OMEZarrLabels(
-        image=single, scale_factors=[2**i for i in range(1, levels)],
-        method=Methods.NEAREST, auto_parse_labels=False,
-    )
-    pyramid.to_ome_zarr(group=sub, storage_options={"chunks": chunk_shape}, version="0.5",
-                        overwrite=True)
     write_label_metadata(group["labels"], name)

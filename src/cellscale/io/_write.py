@@ -61,9 +61,9 @@ def write_image(
         written chunk by chunk (OME-Zarr) or tile row by tile row (TIFF), never
         loaded whole.
     path : str or path-like
-        ``.zarr``: OME-Zarr (NGFF 0.5, Zarr v3) multiscale image written by
-        ome-zarr-py, y/x halved per level with anti-aliased resizing, pixel size
-        in micrometer per level, channel names in ``omero``.
+        ``.zarr``: OME-Zarr (NGFF 0.5, Zarr v3) multiscale image, y/x halved
+        per level by 2 x 2 block means, pixel size in micrometer per level,
+        channel names in ``omero``.
         ``.ome.tif``, ``.ome.tiff``, ``.tif``, ``.tiff``: OME-TIFF, zlib-compressed,
         with axes, channel names and pixel size in the OME-XML.
         ``.png``: ``"yx"`` uint8/uint16 or RGB(A) ``"cyx"`` uint8 only.
