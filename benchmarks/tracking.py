@@ -6,7 +6,7 @@ Usage::
     python benchmarks/tracking.py --quick    # 2 short scenarios, small speed test
 
 Movies come from :func:`cellscale.data.simulate_movie` (held-out seeds 1000+;
-the tracker's constants were set on seed 11). Two modes:
+the tracker's constants were set on seeds 11-18). Two modes:
 
 * ``gt``: link the ground-truth masks with ids shuffled in every frame;
 * ``e2e``: segment every raw frame with the shipped ``nuclei`` model, then link

@@ -53,7 +53,7 @@ def scores(movie, tracked):
 def test_shuffled_ground_truth_is_tracked_almost_perfectly(movie, scores):
     gt, lineage = movie.labels["nuclei"], movie.lineage
     assert scores["valid"] == 1 and scores["DET"] == 1.0
-    assert scores["TRA"] >= 0.98
+    assert scores["TRA"] >= 0.99
     # Identity by frame (each frame's ids taken as tracks) is what a broken linker gives.
     naive = shuffle_ids(gt)
     naive_labels, naive_lineage = split_track_gaps(naive, lineage_from_labels(naive), max_gap=0)
@@ -64,7 +64,8 @@ def test_divisions_are_found(movie, scores):
     n_true = int((movie.lineage["parent"].value_counts() >= 2).sum())
     assert n_true >= 4
     assert n_true - 1 <= scores["divisions_true"] <= n_true  # one at the last frame may not count
-    assert scores["division_f1"] >= 0.85
+    assert scores["division_f1"] >= 0.9  # 8 of 9 found, none false; one more miss fails
+    assert scores["fp_div"] == 0
     _, plain = track(shuffle_ids(movie.labels["nuclei"]), divisions=False)
     assert plain.loc[plain.parent > 0, "parent"].value_counts().max() == 1  # gap links only
 
@@ -125,6 +126,44 @@ def test_an_over_segmented_cell_is_not_a_division():
     assert set(np.unique(labels[3])) == {0, 1}
     _, kept = track(frames, repair_splits=False)
     assert len(kept) > 1
+
+
+def test_a_cell_partly_hidden_for_a_frame_keeps_its_track():
+    # A cell whose visible part shrinks five-fold for one frame (dim, hidden by a
+    # neighbour, or under-segmented) is still the same cell: the size term of a link is capped.
+    shape = (48, 48)
+    frames = np.zeros((6, *shape), np.uint16)
+    for t in range(6):
+        frames[t][_disk(shape, 24, 16 + t, 7)] = 1 + t % 2
+    frames[3][(frames[3] > 0) & ~_disk(shape, 24, 19, 3)] = 0  # only its core is seen
+    assert 0 < (frames[3] > 0).sum() < 0.25 * (frames[2] > 0).sum()
+    _, lineage = track(frames)
+    assert lineage.values.tolist() == [[1, 0, 5, 0]]
+
+
+def test_many_cells_keep_their_identity():
+    # 900 disks on a grid, random-walking, ids shuffled each frame (the vectorised relabelling path).
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[-4:5, -4:5]
+    disk = yy**2 + xx**2 <= 16
+    dy, dx = yy[disk], xx[disk]
+    centres = np.stack(np.meshgrid(np.arange(30), np.arange(30), indexing="ij"), -1).reshape(-1, 2) * 16 + 12
+    frames = np.zeros((5, 496, 496), np.uint32)
+    who = np.zeros((5, 900), np.int64)  # the frame's id of each cell
+    for t in range(5):
+        pos = centres + rng.integers(-2, 3, centres.shape)
+        ids = rng.permutation(900) + 1
+        who[t] = ids
+        frames[t, (pos[:, :1] + dy).ravel(), (pos[:, 1:] + dx).ravel()] = np.repeat(ids, dy.size)
+    out, lineage = track(frames)
+    assert len(lineage) == 900 and (lineage.parent == 0).all()
+    assert (lineage.begin == 0).all() and (lineage.end == 4).all()
+    track_of = np.zeros((5, 901), np.int64)  # frame, input id -> output track
+    for t in range(5):
+        track_of[t][frames[t].ravel()] = out[t].ravel()
+    for t in range(1, 5):  # cell k has id who[t][k] in frame t: same track as in frame 0
+        np.testing.assert_array_equal(track_of[t][who[t]], track_of[0][who[0]])
+    check_lineage(out, lineage)
 
 
 def test_cells_entering_and_leaving_get_their_own_tracks():

@@ -31,6 +31,7 @@ from scipy.spatial import cKDTree
 
 from cellscale.track._features import Frame
 from cellscale.track._lap import solve_links
+from cellscale.track._link import motion_cost, size_cost
 
 __all__ = ["close_gaps", "diameter", "find_divisions"]
 
@@ -169,33 +170,38 @@ def close_gaps(
     """
     if max_gap < 1 or ends.size == 0 or starts.size == 0:
         return []
-    cum = np.vstack([np.zeros((1, pos.shape[1])), np.cumsum(drift, axis=0)])
+    ndim = pos.shape[1]
+    cum = np.vstack([np.zeros((1, ndim)), np.cumsum(drift, axis=0)])
     rows, cols, costs = [], [], []
-    start_frame = frame_of[starts]
+    end_frame, start_frame = frame_of[ends], frame_of[starts]
+    v = velocity[ends]
+    known = ~np.isnan(v).any(axis=1)
+    if drift.shape[0]:
+        own = np.where(known[:, None], v - drift[np.clip(end_frame - 1, 0, len(drift) - 1)], 0.0)
+    else:
+        own = np.zeros_like(v)
     by_frame = {int(t): np.flatnonzero(start_frame == t) for t in np.unique(start_frame)}
     trees = {t: cKDTree(pos[starts[idx]]) for t, idx in by_frame.items()}
-    for e_idx, e in enumerate(ends):
-        te = int(frame_of[e])
-        v = velocity[e]
+    for te in np.unique(end_frame).tolist():
+        e_idx = np.flatnonzero(end_frame == te)
         for dt in range(2, max_gap + 2):
             ts = te + dt
             if ts not in trees:
                 continue
             field = cum[min(ts, cum.shape[0] - 1)] - cum[te]
-            own = np.zeros_like(field) if np.isnan(v).any() else (v - drift[min(te - 1, len(drift) - 1)])
             persist = kappa * (1.0 - kappa**dt) / (1.0 - kappa) if kappa < 1.0 else float(dt)
-            pred = pos[e] + field + persist * own
-            hits = trees[ts].query_ball_point(pred, radius * np.sqrt(dt))
-            for h in hits:
-                s_idx = int(by_frame[ts][h])
-                s = starts[s_idx]
-                d2 = float(np.sum((pos[s] - pred) ** 2))
-                c = d2 / (2.0 * sigma**2 * dt) + np.log(area[s] / area[e]) ** 2 / (2.0 * 0.3**2)
-                rows.append(e_idx)
-                cols.append(s_idx)
-                costs.append(c + gap_penalty * (dt - 1))
+            pred = pos[ends[e_idx]] + field + persist * own[e_idx]
+            pairs = cKDTree(pred).sparse_distance_matrix(trees[ts], radius * np.sqrt(dt), output_type="ndarray")
+            if pairs.size == 0:
+                continue
+            r_e, s_idx = e_idx[pairs["i"]], by_frame[ts][pairs["j"]]
+            c = motion_cost(pairs["v"] ** 2, sigma**2 * dt) + size_cost(area[ends[r_e]], area[starts[s_idx]])
+            rows.append(r_e)
+            cols.append(s_idx)
+            costs.append(c + gap_penalty * (dt - 1))
     if not rows:
         return []
     alt = chi_max**2 / 4.0
-    link = solve_links(ends.size, starts.size, np.array(rows), np.array(cols), np.array(costs), alt, alt)
+    link = solve_links(ends.size, starts.size, np.concatenate(rows), np.concatenate(cols), np.concatenate(costs),
+                       alt, alt)
     return [(int(ends[k]), int(starts[link[k]])) for k in np.flatnonzero(link >= 0)]

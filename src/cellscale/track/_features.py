@@ -8,7 +8,7 @@ import numpy as np
 
 from cellscale.errors import InvalidImageError
 
-__all__ = ["Frame", "check_inputs", "frame_features", "overlaps"]
+__all__ = ["Frame", "check_inputs", "frame_features", "movie_features", "overlaps"]
 
 #: Largest label-pair key space counted with ``np.bincount`` (else ``np.unique``).
 _BINCOUNT_LIMIT = 50_000_000
@@ -107,19 +107,31 @@ def frame_features(labels: np.ndarray, image: np.ndarray | None = None) -> Frame
     -------
     Frame
     """
+    return _features(labels, image)[0]
+
+
+def _features(labels: np.ndarray, image: np.ndarray | None) -> tuple[Frame, np.ndarray, np.ndarray]:
+    """``frame_features`` plus the flat indices of the foreground and their labels."""
     flat = labels.ravel()
-    if flat.size == 0 or not flat.any():
-        return Frame(np.zeros(0, np.int64), np.zeros((0, labels.ndim)), np.zeros(0),
-                     None if image is None else np.zeros(0), np.zeros(0, bool))
-    top = int(flat.max())
-    fg = np.flatnonzero(flat)
+    fg = np.nonzero(flat != 0)[0]  # a boolean mask's nonzero is much faster than an integer array's
+    if fg.size == 0:
+        empty = Frame(np.zeros(0, np.int64), np.zeros((0, labels.ndim)), np.zeros(0),
+                      None if image is None else np.zeros(0), np.zeros(0, bool))
+        return empty, fg, np.zeros(0, np.intp)
     lab = flat[fg].astype(np.intp)
+    top = int(lab.max())
     counts = np.bincount(lab, minlength=top + 1)
     ids = np.flatnonzero(counts)
-    ids = ids[ids > 0]
     area = counts[ids].astype(np.float64)
-    coords = np.unravel_index(fg, labels.shape)
-    pos = np.stack([np.bincount(lab, weights=c, minlength=top + 1)[ids] for c in coords], axis=1) / area[:, None]
+    if labels.ndim == 2:  # x = i mod width, and y from the sum of flat indices i = width * y + x
+        width = labels.shape[1]
+        sum_x = np.bincount(lab, weights=fg % width, minlength=top + 1)[ids]
+        sum_i = np.bincount(lab, weights=fg, minlength=top + 1)[ids]
+        pos = np.stack([(sum_i - sum_x) / width, sum_x], axis=1) / area[:, None]
+    else:
+        coords = np.unravel_index(fg, labels.shape)
+        pos = np.stack([np.bincount(lab, weights=c, minlength=top + 1)[ids] for c in coords],
+                       axis=1) / area[:, None]
     intensity = None
     if image is not None:
         values = np.asarray(image, dtype=np.float64).ravel()[fg]
@@ -128,7 +140,37 @@ def frame_features(labels: np.ndarray, image: np.ndarray | None = None) -> Frame
     for axis in range(labels.ndim):
         edge[np.take(labels, 0, axis=axis).ravel()] = True
         edge[np.take(labels, -1, axis=axis).ravel()] = True
-    return Frame(ids.astype(np.int64), pos, area, intensity, edge[ids])
+    return Frame(ids.astype(np.int64), pos, area, intensity, edge[ids]), fg, lab
+
+
+def movie_features(
+    labels: np.ndarray, image: np.ndarray | None = None, *, with_overlaps: bool = True
+) -> tuple[list[Frame], list[tuple[np.ndarray, np.ndarray, np.ndarray] | None]]:
+    """Features of every frame and overlaps of every consecutive pair, in one pass.
+
+    Parameters
+    ----------
+    labels : ndarray, shape (t, y, x) or (t, z, y, x), integer
+    image : ndarray, same shape, optional
+    with_overlaps : bool, default True
+        Also compute the overlaps (else a list of None).
+
+    Returns
+    -------
+    frames : list of Frame, length t
+    overlaps : list, length t - 1
+        ``(i, j, iou)`` of frames ``t`` and ``t + 1``, as returned by :func:`overlaps`.
+    """
+    frames: list[Frame] = []
+    pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = []
+    prev: tuple[Frame, np.ndarray, np.ndarray] | None = None
+    for t in range(labels.shape[0]):
+        cur = _features(labels[t], None if image is None else image[t])
+        frames.append(cur[0])
+        if prev is not None:
+            pairs.append(_overlaps(prev[0], prev[1], prev[2], labels[t].ravel(), cur[0]) if with_overlaps else None)
+        prev = cur
+    return frames, pairs
 
 
 def overlaps(a: np.ndarray, b: np.ndarray, fa: Frame, fb: Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -148,25 +190,34 @@ def overlaps(a: np.ndarray, b: np.ndarray, fa: Frame, fb: Frame) -> tuple[np.nda
     iou : ndarray of float64
         Intersection over union of each pair.
     """
+    fg = np.nonzero(a.ravel() != 0)[0]
+    return _overlaps(fa, fg, a.ravel()[fg].astype(np.intp), b.ravel(), fb)
+
+
+def _overlaps(fa: Frame, fg_a: np.ndarray, lab_a: np.ndarray, b_flat: np.ndarray,
+              fb: Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     empty = np.zeros(0, np.intp)
     if len(fa) == 0 or len(fb) == 0:
         return empty, empty, np.zeros(0)
-    fa_flat, fb_flat = a.ravel(), b.ravel()
-    both = np.flatnonzero((fa_flat != 0) & (fb_flat != 0))
-    if both.size == 0:
+    lb = b_flat[fg_a]
+    keep = lb != 0
+    if not keep.any():
         return empty, empty, np.zeros(0)
-    la = fa_flat[both].astype(np.int64)
-    lb = fb_flat[both].astype(np.int64)
-    nb = int(fb.labels[-1]) + 1
-    space = (int(fa.labels[-1]) + 1) * nb
+    # Objects as 0..n-1 (not their labels) keep the pair key space small.
+    lut_a = np.zeros(int(fa.labels[-1]) + 1, np.int64)
+    lut_a[fa.labels] = np.arange(len(fa))
+    lut_b = np.zeros(int(fb.labels[-1]) + 1, np.int64)
+    lut_b[fb.labels] = np.arange(len(fb))
+    nb = len(fb)
+    key = lut_a[lab_a[keep]] * nb + lut_b[lb[keep]]
+    space = len(fa) * nb
     if space <= _BINCOUNT_LIMIT:
-        counts = np.bincount(la * nb + lb, minlength=space)
+        counts = np.bincount(key, minlength=space)
         keys = np.flatnonzero(counts)
         inter = counts[keys].astype(np.float64)
     else:
-        keys, c = np.unique(la * nb + lb, return_counts=True)
+        keys, c = np.unique(key, return_counts=True)
         inter = c.astype(np.float64)
-    i = np.searchsorted(fa.labels, keys // nb)
-    j = np.searchsorted(fb.labels, keys % nb)
+    i, j = keys // nb, keys % nb
     iou = inter / (fa.area[i] + fb.area[j] - inter)
     return i.astype(np.intp), j.astype(np.intp), iou

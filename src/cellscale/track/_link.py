@@ -2,7 +2,10 @@
 
 Costs are negative log-likelihoods (up to constants) of a link ``i -> j``:
 
-* motion: ``|p_j - p̂_i|² / (2 σ²)``, with ``p̂_i`` the better of two
+* motion: ``|p_j - p̂_i|² / (2 σ²)`` up to ``HUBER_K = 2`` standard deviations
+  and linear beyond (a Huber loss: cell motion is heavier-tailed than a
+  Gaussian, and a cell 5 σ from its prediction with no other cell near is
+  still itself), with ``p̂_i`` the better of two
   predictions (u-track's multiple motion models): the object moved with the
   field (``g``, the median displacement of last frame's links: stage drift),
   or it kept a fraction ``κ`` of its own last velocity relative to the field
@@ -10,14 +13,15 @@ Costs are negative log-likelihoods (up to constants) of a link ``i -> j``:
   the links already made (robustly: ``σ² = median |r|² / median χ²_d``; ``κ``
   the regression of a displacement on the one before), so nothing is tuned
   per movie;
-* size: ``ln(A_j / A_i)² / (2 · 0.3²)``;
+* size: ``ln(A_j / A_i)² / (2 · 0.3²)``, capped at ``SIZE_CAP = 3`` (a cell
+  dimmed, partly hidden or under-segmented for a frame is still itself);
 * overlap: ``-w · IoU`` (objects that overlap their previous self are
   usually it).
 
 An object ends (and a candidate starts) at cost ``χ_max² / 4`` each, so a link
 is made only when its cost is below ``χ_max² / 2``: at equal size and no
-overlap, when the object is within ``χ_max`` standard deviations of where it
-was predicted (``χ_max = 4`` by default).
+overlap, when the object is within ``reach_sds(χ_max)`` standard deviations of
+where it was predicted (5 for the default ``χ_max = 4``).
 """
 
 from __future__ import annotations
@@ -30,9 +34,15 @@ from scipy.spatial import cKDTree
 from cellscale.track._features import Frame
 from cellscale.track._lap import solve_links
 
-__all__ = ["Motion", "link_costs"]
+__all__ = ["Motion", "link_costs", "motion_cost", "reach_sds", "size_cost"]
 
 _AREA_SIGMA = 0.3
+#: Motion errors beyond this many standard deviations cost linearly, not
+#: quadratically (a Huber loss): cell motion has heavier tails than a Gaussian.
+HUBER_K = 2.0
+#: Largest size term of a link: a cell partly hidden by a neighbour, or cut by
+#: the segmentation, changes apparent size without becoming another cell.
+SIZE_CAP = 3.0
 _CHI2_MEDIAN = {1: 0.455, 2: 1.386, 3: 2.366}
 
 
@@ -125,6 +135,28 @@ class Motion:
         return max(float(np.sqrt(np.median(d**2) / _CHI2_MEDIAN.get(self.ndim, self.ndim))), 0.3)
 
 
+def motion_cost(d2: np.ndarray, var: np.ndarray | float) -> np.ndarray:
+    """Cost of a prediction error of squared length ``d2`` at per-axis variance ``var``.
+
+    ``d² / (2 var)`` up to ``HUBER_K`` standard deviations, linear beyond.
+    """
+    z = np.sqrt(np.asarray(d2, np.float64) / var)
+    return np.where(z <= HUBER_K, 0.5 * z**2, HUBER_K * z - 0.5 * HUBER_K**2)
+
+
+def reach_sds(chi_max: float) -> float:
+    """Standard deviations at which the motion cost alone reaches the link threshold ``chi_max² / 2``."""
+    c = 0.5 * chi_max**2
+    return chi_max if c <= 0.5 * HUBER_K**2 else (c + 0.5 * HUBER_K**2) / HUBER_K
+
+
+def size_cost(area_a: np.ndarray, area_b: np.ndarray, cut: np.ndarray | bool = False) -> np.ndarray:
+    """Cost of a change in size, ``ln(A_b / A_a)² / (2 · 0.3²)`` (a quarter of it for cells cut by
+    the edge of the field), capped at ``SIZE_CAP``."""
+    q = np.where(cut, 0.25, 1.0) * np.log(area_b / area_a) ** 2 / (2.0 * _AREA_SIGMA**2)
+    return np.minimum(q, SIZE_CAP)
+
+
 def _pairs_within(a: np.ndarray, b: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     tree_a, tree_b = cKDTree(a), cKDTree(b)
     rec = tree_a.sparse_distance_matrix(tree_b, radius, output_type="ndarray")
@@ -169,7 +201,12 @@ def link_costs(
         Prediction error of each candidate under its better motion model.
     """
     still, moving = motion.predict(a, velocity)
-    parts = [_pairs_within(still, b.pos, radius), _pairs_within(moving, b.pos, radius)]
+    # One search from both predictions (the second only where it differs).
+    other = np.flatnonzero((moving != still).any(axis=1))
+    i, j, _ = _pairs_within(np.concatenate([still, moving[other]]), b.pos, radius)
+    if other.size:
+        i = np.where(i < len(a), i, other[np.clip(i - len(a), 0, other.size - 1)])
+    parts = [(i, j, None)]
     if overlap is not None and overlap[0].size:
         parts.append((overlap[0], overlap[1], np.full(overlap[0].size, np.inf)))
     i = np.concatenate([p[0] for p in parts])
@@ -191,10 +228,10 @@ def link_costs(
     # with the normalising log term so that wider is not free).
     new = np.isnan(velocity[i]).any(axis=1)
     var = np.where(new, sigma**2 + motion.spread**2, sigma**2)
-    cost = d2 / (2.0 * var) + 0.5 * a.pos.shape[1] * np.log(var / sigma**2)
+    cost = motion_cost(d2, var) + 0.5 * a.pos.shape[1] * np.log(var / sigma**2)
     # A cell cut by the edge of the field changes size as it enters or leaves.
     cut = a.border[i] | b.border[j] if a.border is not None and b.border is not None else np.zeros(i.size, bool)
-    cost += np.where(cut, 0.25, 1.0) * np.log(b.area[j] / a.area[i]) ** 2 / (2.0 * _AREA_SIGMA**2)
+    cost += size_cost(a.area[i], b.area[j], cut)
     if a.intensity is not None and b.intensity is not None and intensity_weight > 0:
         ratio = np.maximum(b.intensity[j], 1e-9) / np.maximum(a.intensity[i], 1e-9)
         cost += intensity_weight * np.log(ratio) ** 2 / (2.0 * _AREA_SIGMA**2)

@@ -9,11 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cellscale.data._ctc import check_lineage, lineage_from_labels, split_track_gaps
-from cellscale.errors import InvalidArgumentError, InvalidImageError
+from cellscale.errors import InvalidArgumentError
 from cellscale.track._events import close_gaps, diameter, find_divisions
-from cellscale.track._features import Frame, check_inputs, frame_features, overlaps
-from cellscale.track._link import Motion, link_pair
+from cellscale.track._features import Frame, check_inputs, movie_features
+from cellscale.track._link import Motion, link_pair, reach_sds
 
 __all__ = ["track"]
 
@@ -62,7 +61,8 @@ def track(
     max_distance : float, optional
         Farthest a cell may be from its predicted position one frame later,
         pixels. Default: twice the median cell diameter. The search also never
-        goes beyond ``chi_max`` estimated standard deviations of the motion.
+        goes beyond the distance at which the motion cost alone reaches the
+        link threshold (5 estimated standard deviations for ``chi_max = 4``).
     max_gap : int, default 3
         Most consecutive frames a cell may be missing (a missed detection, a
         flicker at the border) and still keep its track; 0 disables gap closing.
@@ -133,7 +133,7 @@ def track(
 
     t0 = time.perf_counter()
     use_img = img if intensity_weight > 0 else None
-    frames = [frame_features(arr[t], None if use_img is None else use_img[t]) for t in range(n_t)]
+    frames, pair_overlaps = movie_features(arr, use_img, with_overlaps=overlap_weight > 0)
     sizes = np.array([len(f) for f in frames])
     offset = np.concatenate([[0], np.cumsum(sizes)])
     n_det = int(offset[-1])
@@ -155,9 +155,7 @@ def track(
     for t in range(n_t - 1):
         a, b = frames[t], frames[t + 1]
         ga, gb = offset[t], offset[t + 1]
-        tf = time.perf_counter()
-        ov = overlaps(arr[t], arr[t + 1], a, b) if overlap_weight > 0 else None
-        clock["features"] += time.perf_counter() - tf
+        ov = pair_overlaps[t]
         tl = time.perf_counter()
         vel = velocity[ga : ga + len(a)]
         if len(a) == 0 or len(b) == 0:
@@ -170,7 +168,7 @@ def track(
             motion.spread = motion.sigma
         for _ in range(passes):
             reach = np.sqrt(float(motion.sigma) ** 2 + motion.spread**2)
-            radius = min(float(max_distance), chi_max * reach + 1.0)
+            radius = min(float(max_distance), reach_sds(chi_max) * reach + 1.0)
             local, residual = link_pair(a, b, vel, motion, radius=radius, chi_max=chi_max, overlap=ov,
                                         overlap_weight=overlap_weight, intensity_weight=intensity_weight)
             done = local >= 0
@@ -204,7 +202,7 @@ def track(
         ends = np.flatnonzero((nxt < 0) & (frame_of < n_t - 1) & ~is_mother)
         starts = np.flatnonzero((prv < 0) & (frame_of > 0) & ~is_daughter)
         sigma = float(motion.sigma or 1.0)
-        radius = min(float(max_distance), chi_max * sigma + 1.0)
+        radius = min(float(max_distance), reach_sds(chi_max) * sigma + 1.0)
         for e, s in close_gaps(frame_of, pos, area, velocity, ends, starts, drift=drift,
                                sigma=sigma, kappa=motion.kappa, max_gap=int(max_gap),
                                chi_max=chi_max, gap_penalty=gap_penalty, radius=radius):
@@ -215,7 +213,7 @@ def track(
     clock["events"] += time.perf_counter() - te
 
     tr = time.perf_counter()
-    out, lineage = _relabel(arr, frames, offset, nxt, prv, mothers, merge_into, source)
+    out, lineage = _relabel(arr, frames, offset, frame_of, nxt, prv, mothers, merge_into)
     clock["relabel"] += time.perf_counter() - tr
     if timings is not None:
         timings.update(clock)
@@ -253,38 +251,62 @@ def _repair_splits(mothers: dict[int, tuple[int, int]], nxt: np.ndarray, prv: np
             merge_into[s] = q
 
 
-def _relabel(arr: np.ndarray, frames: list[Frame], offset: np.ndarray, nxt: np.ndarray, prv: np.ndarray,
-             mothers: dict[int, tuple[int, int]], merge_into: dict[int, int],
-             source: str | None) -> tuple[np.ndarray, pd.DataFrame]:
+def _relabel(arr: np.ndarray, frames: list[Frame], offset: np.ndarray, frame_of: np.ndarray,
+             nxt: np.ndarray, prv: np.ndarray, mothers: dict[int, tuple[int, int]],
+             merge_into: dict[int, int]) -> tuple[np.ndarray, pd.DataFrame]:
+    """Track ids from the links, label images relabelled by them, and the CTC lineage.
+
+    A track starts at a detection with no predecessor, at a daughter, and after
+    a gap (a link over missing frames: the CTC format wants a new label whose
+    parent is the stretch before). Ids count up in order of first detection.
+    """
     n_det = int(offset[-1])
-    track_of = np.zeros(n_det, np.int64)
-    parent_of: dict[int, int] = {}
-    child_of = {d: m for m, pair in mothers.items() for d in pair}
-    next_id = 1
-    for g in range(n_det):  # detections are in frame order, so a predecessor comes first
-        if g in merge_into:
-            continue
-        if prv[g] >= 0 and g not in child_of:
-            track_of[g] = track_of[prv[g]]
-        else:
-            track_of[g] = next_id
-            if g in child_of:
-                parent_of[next_id] = -child_of[g] - 1  # resolved below
-            next_id += 1
-    for g, h in merge_into.items():
-        track_of[g] = track_of[h]
-    parents = {k: int(track_of[-v - 1]) for k, v in parent_of.items()}
+    n_t = len(frames)
+    merged = np.zeros(n_det, bool)
+    merged[list(merge_into)] = True
+    child_mother = np.full(n_det, -1, np.intp)
+    for m, pair in mothers.items():
+        child_mother[list(pair)] = m
+    linked = prv >= 0
+    gap = np.zeros(n_det, bool)
+    gap[linked] = frame_of[linked] - frame_of[prv[linked]] > 1
+    head = ~merged & (~linked | (child_mother >= 0) | gap)
+    parent_det = np.where(child_mother >= 0, child_mother, np.where(gap, prv, -1))
+    # Every detection's head, by pointer jumping along ``prv`` (log of the longest track steps).
+    root = np.where(head | ~linked, np.arange(n_det), prv)
+    while True:
+        nxt_root = root[root]
+        if np.array_equal(nxt_root, root):
+            break
+        root = nxt_root
+    heads = np.flatnonzero(head)
+    id_of_head = np.zeros(n_det, np.int64)
+    id_of_head[heads] = np.arange(1, heads.size + 1)
+    track_of = id_of_head[root]
+    if merge_into:
+        src = np.fromiter(merge_into.keys(), np.intp, len(merge_into))
+        dst = np.fromiter(merge_into.values(), np.intp, len(merge_into))
+        track_of[src] = track_of[dst]
+    end = np.zeros(heads.size + 1, np.int64)
+    np.maximum.at(end, track_of, frame_of)
+    has_parent = parent_det[heads] >= 0
+    parent = np.where(has_parent, track_of[np.where(has_parent, parent_det[heads], 0)], 0)
+    lineage = pd.DataFrame({"label": np.arange(1, heads.size + 1, dtype=np.int64),
+                            "begin": frame_of[heads].astype(np.int64), "end": end[1:],
+                            "parent": parent.astype(np.int64)})
     out = np.zeros(arr.shape, np.uint32)
-    for t, f in enumerate(frames):
+    for t in range(n_t):
+        f = frames[t]
         if len(f) == 0:
             continue
         lut = np.zeros(int(f.labels[-1]) + 1, np.uint32)
         lut[f.labels] = track_of[offset[t] : offset[t + 1]]
-        out[t] = lut[arr[t]]
-    lineage = lineage_from_labels(out, parents)
-    out, lineage = split_track_gaps(out, lineage, max_gap=None)
-    try:
-        check_lineage(out, lineage, source=source)
-    except InvalidImageError as exc:  # pragma: no cover - a bug, not a user error
-        raise AssertionError(f"track() built an inconsistent lineage: {exc}") from exc
+        _apply_lut(lut, arr[t], out[t])
     return out, lineage
+
+
+def _apply_lut(lut: np.ndarray, labels: np.ndarray, out: np.ndarray) -> None:
+    """``out[...] = lut[labels]``, a block of rows at a time (the index copy stays in cache: ~2x faster)."""
+    step = max(1, (1 << 16) // max(1, labels[0].size if labels.ndim > 1 else 1))
+    for s in range(0, labels.shape[0], step):
+        np.take(lut, labels[s : s + step], out=out[s : s + step])
