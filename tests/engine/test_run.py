@@ -131,6 +131,17 @@ def test_movies_are_segmented_tracked_and_measured_per_frame(client, movie, tmp_
     for label, t in zip(table.obs["label"], table.obs["t"]):
         assert begin[label] <= t <= end[label]
     assert (table.obs["region"].astype(str) == [f"mov_nuclei_t{t:04d}" for t in table.obs["t"]]).all()
+    # Per-cell dynamics: one track id, parent, generation and cycle length per track.
+    obs = table.obs
+    assert {"track_id", "parent", "generation", "cell_cycle_length", "speed"} <= set(obs)
+    assert (obs["track_id"] == obs["label"]).all()
+    per_track = obs.groupby("track_id")[["parent", "generation", "cell_cycle_length"]]
+    assert (per_track.nunique(dropna=False) == 1).all().all()
+    parent = dict(zip(lineage["label"], lineage["parent"]))
+    assert (obs["parent"] == obs["track_id"].map(parent)).all()
+    assert (obs["generation"] >= 0).all()
+    speed = obs["speed"].to_numpy()
+    assert (speed[~np.isnan(speed)] >= 0).all() and np.isnan(speed[obs["t"] == 0]).all()
 
 
 def test_movies_without_tracking_fail_clearly(client, movie, tmp_path, monkeypatch):

@@ -80,6 +80,7 @@ def _stage(job: Job, pipeline: Pipeline) -> list[tuple[str, str]]:
     import dask.array as da
     import zarr
 
+    from cellscale.engine._dynamics import cell_dynamics
     from cellscale.engine._job import open_image
     from cellscale.io import add_image, add_labels, add_table, create_store
 
@@ -118,6 +119,9 @@ def _stage(job: Job, pipeline: Pipeline) -> list[tuple[str, str]]:
             lineage = job.extras.get("lineage")
             if lineage is not None:
                 table.uns["lineage"] = {c: lineage[c].to_numpy() for c in lineage.columns}
+                dynamics = cell_dynamics(table.obs, lineage, pixel_size=ref.pixel_size or None)
+                for column in dynamics.columns:
+                    table.obs[column] = dynamics[column].to_numpy()
         add_table(store, name, table, region=regions[0] if len(regions) == 1 else regions,
                   overwrite=True)
         written.append(("tables", name))

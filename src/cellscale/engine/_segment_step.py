@@ -88,17 +88,11 @@ def _create(path: str, shape: tuple[int, ...], chunks: tuple[int, ...]) -> None:
 def _normalised(block: np.ndarray, ranges: list[tuple[float, float]] | None,
                 low: float, high: float) -> np.ndarray:
     from cellscale.segment import normalise
+    from cellscale.segment._normalise import apply_ranges
 
     if ranges is None:
         return normalise(block, low=low, high=high)
-    out = np.array(block, dtype=np.float32)
-    for c, (lo, hi) in enumerate(ranges):
-        if hi > lo:
-            out[c] -= np.float32(lo)
-            out[c] *= np.float32(1.0 / (hi - lo))
-        else:
-            out[c] = 0.0
-    return out
+    return apply_ranges(block, ranges)
 
 
 def _labels(spec: _Spec, block: np.ndarray) -> dict[str, np.ndarray]:

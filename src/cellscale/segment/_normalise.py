@@ -8,7 +8,7 @@ import numpy as np
 
 from cellscale.errors import InvalidArgumentError
 
-__all__ = ["normalise", "percentile_range"]
+__all__ = ["apply_ranges", "normalise", "percentile_range"]
 
 #: Percentiles of larger channels are taken on a regular subsample of about this many pixels.
 MAX_SAMPLES = 1 << 21
@@ -79,9 +79,31 @@ def normalise(
     >>> float(y.min()), float(y.max())
     (0.0, 1.0)
     """
+    ranges = [percentile_range(data[c], low=low, high=high, max_samples=max_samples)
+              for c in range(data.shape[0])]
+    return apply_ranges(data, ranges)
+
+
+def apply_ranges(data: np.ndarray, ranges: list[tuple[float, float]]) -> np.ndarray:
+    """Map each channel's ``(lo, hi)`` to ``(0, 1)``; a channel with ``hi <= lo`` becomes 0.
+
+    What :func:`normalise` does with percentile ranges; use it directly to
+    normalise pieces of a large image with ranges taken from the whole image.
+
+    Parameters
+    ----------
+    data : ndarray, shape (c, y, x)
+        Pixel values.
+    ranges : list of (float, float)
+        One ``(lo, hi)`` per channel.
+
+    Returns
+    -------
+    ndarray of float32, shape (c, y, x)
+        A new array.
+    """
     out = np.array(data, dtype=np.float32)  # always a copy
-    for c in range(out.shape[0]):
-        lo, hi = percentile_range(data[c], low=low, high=high, max_samples=max_samples)
+    for c, (lo, hi) in enumerate(ranges):
         if hi > lo:
             out[c] -= np.float32(lo)
             out[c] *= np.float32(1.0 / (hi - lo))
