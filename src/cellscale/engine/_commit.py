@@ -131,23 +131,14 @@ def _stage(job: Job, pipeline: Pipeline) -> list[tuple[str, str]]:
 
 def publish(job: Job, elements: list[tuple[str, str]], store: Path) -> None:
     """Move staged elements into ``store`` (replacing older ones), in order."""
-    import os
-    import uuid
-
     from cellscale.errors import OutputNotWritableError
-    from cellscale.io._atomic import remove_path
+    from cellscale.io._atomic import rename_into_place
 
     staging = job.scratch / "stage.zarr"
     for kind, name in elements:
         source, final = staging / kind / name, store / kind / name
         try:
-            if final.exists():
-                old = store.with_name(f".{store.name}.old-{uuid.uuid4().hex[:8]}")
-                os.replace(final, old)
-                os.replace(source, final)
-                remove_path(old)
-            else:
-                os.replace(source, final)
+            rename_into_place(source, final, aside=store.parent)
         except OSError as exc:
             raise OutputNotWritableError(f"{final}: cannot move the {kind} element into the "
                                          f"store: {exc}") from exc

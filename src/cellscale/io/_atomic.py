@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cellscale.errors import OutputExistsError, OutputNotWritableError
 
-__all__ = ["atomic_output", "check_output_path", "remove_path"]
+__all__ = ["atomic_output", "check_output_path", "remove_path", "rename_into_place"]
 
 
 def remove_path(path: Path) -> None:
@@ -26,6 +26,22 @@ def remove_path(path: Path) -> None:
         shutil.rmtree(path)
     elif path.exists() or path.is_symlink():
         path.unlink()
+
+
+def rename_into_place(source: Path, final: Path, *, aside: Path | None = None) -> None:
+    """Rename ``source`` to ``final``, replacing what is there.
+
+    An existing ``final`` is first moved aside (into ``aside``, default its own
+    folder, under a hidden unique name) and removed only after the rename, so a
+    crash never leaves no output *and* never leaves a mix of old and new.
+    """
+    if final.exists():
+        old = (aside or final.parent) / f".{final.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(final, old)
+        os.replace(source, final)
+        remove_path(old)
+    else:
+        os.replace(source, final)
 
 
 def check_output_path(path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
@@ -89,17 +105,9 @@ def atomic_output(path: str | os.PathLike[str], *, overwrite: bool = False) -> I
         yield tmp
         if not tmp.exists():
             raise OutputNotWritableError(f"{final}: the writer produced no output")
-        if final.exists():
-            if not overwrite:
-                raise OutputExistsError(f"{final}: output appeared while writing; not replaced")
-            # Move the old output aside first so that a crash never leaves no output *and*
-            # never leaves a mix of old and new.
-            old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
-            os.replace(final, old)
-            os.replace(tmp, final)
-            remove_path(old)
-        else:
-            os.replace(tmp, final)
+        if final.exists() and not overwrite:
+            raise OutputExistsError(f"{final}: output appeared while writing; not replaced")
+        rename_into_place(tmp, final)
     except BaseException:
         remove_path(tmp)
         raise

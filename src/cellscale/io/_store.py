@@ -45,7 +45,7 @@ from cellscale.errors import (
     OutputExistsError,
     OutputNotWritableError,
 )
-from cellscale.io._atomic import atomic_output, remove_path
+from cellscale.io._atomic import atomic_output, remove_path, rename_into_place
 from cellscale.io._image import Image
 from cellscale.io._omezarr import is_zarr_store, write_labels_zarr, write_omezarr
 from cellscale.io._table import _write_zarr_v3
@@ -203,13 +203,7 @@ def _commit(root: Path, final: Path, write: Any) -> Path:
                          f"{uuid.uuid4().hex[:8]}")
     try:
         write(tmp)
-        if final.exists():
-            old = root.with_name(f".{root.name}.old-{uuid.uuid4().hex[:8]}")
-            os.replace(final, old)
-            os.replace(tmp, final)
-            remove_path(old)
-        else:
-            os.replace(tmp, final)
+        rename_into_place(tmp, final, aside=root.parent)
     except OSError as exc:
         remove_path(tmp)
         raise OutputNotWritableError(f"{final}: writing failed: {exc}") from exc
