@@ -32,3 +32,16 @@ def test_subpackages_do_not_import_heavy_dependencies():
         f"print(json.dumps({{'heavy': [m for m in {HEAVY!r} if m in sys.modules]}}))"
     )
     assert _run(code)["heavy"] == []
+
+
+def test_segmenting_path_does_not_import_scipy_ndimage():
+    # scipy.ndimage costs ~0.45 s at import (SciPy 1.17); the `cellscale segment`
+    # command (network + post-processing) does not need it.
+    code = (
+        "import json, sys; import cellscale.cli._segment, cellscale.segment, cellscale.models; "
+        "from cellscale.segment import instances_from_maps; import numpy as np; "
+        "fg = np.zeros((32, 32), np.float32); fg[4:12, 4:12] = 1; fg[14:30, 14:30] = 1; "
+        "d = fg * 0.9; n = int(instances_from_maps(fg, d).max()); "
+        "print(json.dumps({'n': n, 'ndimage': 'scipy.ndimage' in sys.modules}))"
+    )
+    assert _run(code) == {"n": 2, "ndimage": False}

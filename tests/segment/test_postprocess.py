@@ -102,3 +102,17 @@ def test_bad_maps_and_options():
         maps_from_labels(np.zeros((2, 3, 4), np.int32))
     with pytest.raises(InvalidImageError, match="integers"):
         maps_from_labels(np.zeros((4, 4), np.float32))
+
+
+def test_fast_labeller_matches_scipy_label():
+    from scipy import ndimage as ndi
+
+    from cellscale.segment._label import label
+
+    rng = np.random.default_rng(3)
+    for p in (0.0, 0.3, 0.55, 1.0):
+        mask = rng.random((67, 91)) < p
+        ours, n = label(mask)
+        ref, n_ref = ndi.label(mask)
+        assert n == n_ref
+        np.testing.assert_array_equal(ours, ref)

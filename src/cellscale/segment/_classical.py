@@ -27,7 +27,6 @@ are the hard part (F1 0.73-0.95).
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage as ndi
 
 from cellscale.errors import InvalidArgumentError, InvalidImageError
 from cellscale.segment._normalise import normalise
@@ -73,6 +72,8 @@ def segment_classical(image: np.ndarray, *, diameter: float | None = None) -> np
         raise InvalidImageError("image holds NaN or infinite values")
     if diameter is not None and not (np.isfinite(diameter) and diameter > 0):
         raise InvalidArgumentError(f"diameter must be a positive number of pixels, got {diameter}")
+    from scipy import ndimage as ndi
+
     x = normalise(arr[None])[0]
     empty = np.zeros(arr.shape, np.uint32)
     if not x.any():
@@ -103,10 +104,14 @@ def _foreground(smooth: np.ndarray) -> np.ndarray:
     if low.size == 0 or high.size == 0:
         return np.zeros(smooth.shape, bool)
     level = 0.5 * (np.median(low) + np.median(high))
+    from scipy import ndimage as ndi
+
     return ndi.binary_fill_holes(smooth > level)
 
 
 def _typical_radius(dist: np.ndarray, comps: np.ndarray, n_comps: int) -> float:
+    from scipy import ndimage as ndi
+
     peaks = ndi.maximum(dist, comps, np.arange(1, n_comps + 1))
     sizes = np.bincount(comps.ravel(), minlength=n_comps + 1)[1:]
     big = np.asarray(peaks)[sizes >= 20]

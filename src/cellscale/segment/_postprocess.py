@@ -31,9 +31,9 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from scipy import ndimage as ndi
 
 from cellscale.errors import InvalidArgumentError, InvalidImageError
+from cellscale.segment._label import label
 
 __all__ = ["instances_from_maps", "maps_from_labels", "relabel_sequential"]
 
@@ -89,6 +89,8 @@ def maps_from_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         contact = (lab[a] != lab[b]) & fg[a] & fg[b]
         inner[a] &= ~contact
         inner[b] &= ~contact
+    from scipy import ndimage as ndi
+
     edt = ndi.distance_transform_edt(inner)
     distance = np.zeros(lab.shape, np.float32)
     if fg.any():
@@ -164,13 +166,23 @@ def instances_from_maps(
         )
     mask = fgmap > foreground_threshold
     seed_mask = mask & (dist > seed_threshold)
-    seeds, n_seeds = ndi.label(seed_mask)
+    seeds, n_seeds = label(seed_mask)
     if method == "flood":
         levels = tuple(seed_threshold * f for f in _LEVELS)
         labels = _flood(seeds, n_seeds, dist, mask, levels)
     else:
         labels = _grow_watershed(seeds, n_seeds, dist, mask)
-    return relabel_sequential(labels, min_size=int(min_size))
+    # relabel_sequential on the mask's pixels only (all others are 0).
+    inside = np.flatnonzero(mask)
+    values = labels.reshape(-1)[inside]
+    counts = np.bincount(values, minlength=1)
+    keep = counts >= max(int(min_size), 1)
+    keep[0] = False
+    lut = np.zeros(counts.size, np.uint32)
+    lut[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.uint32)
+    out = np.zeros(mask.shape, np.uint32)
+    out.reshape(-1)[inside] = lut[values]
+    return out
 
 
 def relabel_sequential(labels: np.ndarray, *, min_size: int = 0) -> np.ndarray:
@@ -200,20 +212,29 @@ def relabel_sequential(labels: np.ndarray, *, min_size: int = 0) -> np.ndarray:
 # -- growing seeds --------------------------------------------------------------------------
 def _flood(seeds: np.ndarray, n_seeds: int, dist: np.ndarray, mask: np.ndarray,
            levels: tuple[float, ...]) -> np.ndarray:
-    """Quantised watershed: grow seeds level by level, geodesically within each level."""
+    """Quantised watershed: grow seeds level by level, geodesically within each level.
+
+    Everything but the labelling of each level's region works on the mask's
+    pixels only (a few percent of a sparse image).
+    """
     h, w = mask.shape
     padded = np.zeros((h + 2, w + 2), np.int32)
     labels = padded[1:-1, 1:-1]
-    labels[...] = seeds
+    inside = np.flatnonzero(mask)                     # flat indices into (h, w)
+    inside_padded = inside + (inside // w) * 2 + w + 3  # the same pixels in ``padded``
+    flat = padded.reshape(-1)
+    current = seeds.reshape(-1)[inside].astype(np.int32)
+    flat[inside_padded] = current
     # One pixel of each labelled region (regions only grow, so it stays theirs).
-    where = np.flatnonzero(seeds)
+    seeded = np.flatnonzero(current)
     anchor = np.zeros(n_seeds + 1, np.intp)
-    anchor[seeds.reshape(-1)[where]] = where
+    anchor[current[seeded]] = inside[seeded]
     n = n_seeds
     for level in (*levels, None):
         region = mask if level is None else mask & (dist > level)
-        comps, n_comps = ndi.label(region)
-        comp_of = comps.reshape(-1)[anchor[: n + 1]]
+        comps, n_comps = label(region)
+        comps_flat = comps.reshape(-1)
+        comp_of = comps_flat[anchor[: n + 1]]
         comp_of[0] = 0
         count = np.bincount(comp_of, minlength=n_comps + 1)
         count[0] = 0
@@ -226,26 +247,26 @@ def _flood(seeds: np.ndarray, n_seeds: int, dist: np.ndarray, mask: np.ndarray,
             empty = np.flatnonzero(count == 0)[1:]
             owner[empty] = np.arange(n + 1, n + 1 + empty.size)
             n += empty.size
+        comp_in = comps_flat[inside]
         # Pixels of a single-owner component are 0 or already the owner's label.
-        np.maximum(labels, owner[comps], out=labels)
+        current = flat[inside_padded]
+        np.maximum(current, owner[comp_in], out=current)
+        flat[inside_padded] = current
         # Components holding several: share them out one pixel per round.
-        if (count > 1).any():
-            todo = (count > 1)[comps]
-            todo &= labels == 0
-            _grow_geodesic(padded, todo)
+        shared = (count > 1)[comp_in] & (current == 0)
+        if shared.any():
+            _grow_geodesic(padded, inside_padded[shared])
     return labels
 
 
-def _grow_geodesic(padded: np.ndarray, todo: np.ndarray) -> None:
-    """Give the ``todo`` pixels the label of the nearest labelled pixel (4-connected steps).
+def _grow_geodesic(padded: np.ndarray, pending: np.ndarray) -> None:
+    """Give the ``pending`` pixels the label of the nearest labelled pixel (4-connected steps).
 
-    ``padded`` holds the labels with a one-pixel border of zeros; it is changed in place.
+    ``padded`` holds the labels with a one-pixel border of zeros; it is changed
+    in place. ``pending`` are flat indices into it.
     """
     width = padded.shape[1]
     flat = padded.reshape(-1)
-    inside = np.zeros(padded.shape, bool)
-    inside[1:-1, 1:-1] = todo
-    pending = np.flatnonzero(inside)
     offsets = (-width, width, -1, 1)
     while pending.size:
         found = flat[pending + offsets[0]]
@@ -266,7 +287,7 @@ def _grow_watershed(seeds: np.ndarray, n_seeds: int, dist: np.ndarray,
     # Watershed leaves mask components without a seed empty: each is an object.
     left = mask & (labels == 0)
     if left.any():
-        extra, _ = ndi.label(left)
+        extra, _ = label(left)
         np.copyto(labels, extra + n_seeds, where=extra > 0)
     return labels
 
