@@ -73,7 +73,7 @@ def main() -> None:
                 rows.append(run_case(kind, size, Path(tmp)))
                 r = rows[-1]
                 print(
-                    f"{r['kind']:<7} {r['size']:>6}²  lazy={str(r['lazy']):<5} cells={r['n_cells']:>8}  "
+                    f"{r['kind']:<7} {r['size']:>6}²  lazy={r['lazy']!s:<5} cells={r['n_cells']:>8}  "
                     f"simulate {r['simulate_s']:7.2f} s  +write {r['simulate_and_write_s']:7.2f} s  "
                     f"{r['mp_per_s']:6.2f} MP/s  peak {r['peak_mb']:7.0f} MB",
                     flush=True,

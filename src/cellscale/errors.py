@@ -10,15 +10,15 @@ from __future__ import annotations
 
 __all__ = [
     "CellscaleError",
-    "InvalidImageError",
-    "InvalidAxesError",
-    "InvalidArgumentError",
     "FileFormatError",
-    "UnsupportedFormatError",
     "ImageTooLargeError",
     "InputNotFoundError",
+    "InvalidArgumentError",
+    "InvalidAxesError",
+    "InvalidImageError",
     "OutputExistsError",
     "OutputNotWritableError",
+    "UnsupportedFormatError",
 ]
 
 

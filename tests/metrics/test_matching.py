@@ -11,8 +11,7 @@ import pytest
 from scipy.optimize import linear_sum_assignment
 
 from cellscale.errors import InvalidArgumentError, InvalidImageError
-from cellscale.metrics import DEFAULT_THRESHOLDS, MatchResult, aggregate, match_instances
-from cellscale.metrics import _matching
+from cellscale.metrics import DEFAULT_THRESHOLDS, MatchResult, _matching, aggregate, match_instances
 
 
 def _box(shape, *boxes):

@@ -61,9 +61,8 @@ class Store:
 
     def label_image(self, name: str, *, level: int = 0) -> Any:
         """Load label image ``name`` as a uint32 NumPy array."""
-        import zarr
-
         import numpy as np
+        import zarr
 
         group = zarr.open_group(str(self._path("labels", name)), mode="r")
         path = dict(group.attrs)["ome"]["multiscales"][0]["datasets"][level]["path"]

@@ -11,7 +11,7 @@ import numpy as np
 from cellscale.errors import InvalidArgumentError, InvalidAxesError, InvalidImageError
 from cellscale.io import Image
 
-__all__ = ["Field", "CompactLabels", "as_field", "compact_labels", "spot_table"]
+__all__ = ["CompactLabels", "Field", "as_field", "compact_labels", "spot_table"]
 
 
 @dataclass(frozen=True)

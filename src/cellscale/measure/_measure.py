@@ -12,7 +12,7 @@ from cellscale.measure import _shape
 from cellscale.measure._inputs import as_field, compact_labels, spot_table
 from cellscale.measure._regions import channel_sums, count_spots, match_nuclei, touching_pairs
 
-__all__ = ["measure", "COMPARTMENTS"]
+__all__ = ["COMPARTMENTS", "measure"]
 
 #: Compartments measured per channel: layers ``mean_<c>`` and ``sum_<c>``.
 COMPARTMENTS = ("cell", "nucleus", "cytoplasm")

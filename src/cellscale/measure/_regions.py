@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["match_nuclei", "touching_pairs", "count_spots", "channel_sums"]
+__all__ = ["channel_sums", "count_spots", "match_nuclei", "touching_pairs"]
 
 
 def channel_sums(pixels: np.ndarray, labels: np.ndarray, n: int,

@@ -21,7 +21,7 @@ from math import sqrt
 
 import numpy as np
 
-__all__ = ["moments", "eccentricity", "perimeter", "convex_area"]
+__all__ = ["convex_area", "eccentricity", "moments", "perimeter"]
 
 _ROW_BLOCK_PIXELS = 1 << 22
 
