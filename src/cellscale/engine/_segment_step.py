@@ -57,7 +57,7 @@ def _model(model: str) -> Any:
 
 def model_halo(card: Any) -> int:
     """Halo (pixels) for a model card: its largest object plus half its tiling overlap."""
-    from cellscale.segment._tiling import default_overlap
+    from cellscale.segment import default_overlap
 
     multiple = card.inputs.size_multiple
     overlap = default_overlap(card.inputs.diameter_range[1], multiple)
@@ -87,8 +87,7 @@ def _create(path: str, shape: tuple[int, ...], chunks: tuple[int, ...]) -> None:
 
 def _normalised(block: np.ndarray, ranges: list[tuple[float, float]] | None,
                 low: float, high: float) -> np.ndarray:
-    from cellscale.segment import normalise
-    from cellscale.segment._normalise import apply_ranges
+    from cellscale.segment import apply_ranges, normalise
 
     if ranges is None:
         return normalise(block, low=low, high=high)
@@ -97,8 +96,7 @@ def _normalised(block: np.ndarray, ranges: list[tuple[float, float]] | None,
 
 def _labels(spec: _Spec, block: np.ndarray) -> dict[str, np.ndarray]:
     """Network + post-processing on one block (c, h, w): labels per compartment."""
-    from cellscale.segment import instances_from_maps, predict_tiled
-    from cellscale.segment._tiling import default_overlap
+    from cellscale.segment import default_overlap, instances_from_maps, predict_tiled
 
     model = _model(spec.model)
     card = model.card
@@ -176,8 +174,7 @@ def _ranges(image: Any, channels: list[int], low: float, high: float,
     """Whole-image percentile ranges, on the subsample ``percentile_range`` takes."""
     import dask
 
-    from cellscale.segment import percentile_range
-    from cellscale.segment._normalise import MAX_SAMPLES
+    from cellscale.segment import MAX_SAMPLES, percentile_range
 
     h, w = image.sizes["y"], image.sizes["x"]
     stride = max(1, math.ceil(math.sqrt(h * w / MAX_SAMPLES)))
@@ -212,7 +209,7 @@ class SegmentStep(Step):
     batch_size: int = Field(1, ge=1, description="Tiles per network call.")
 
     def _prepare(self, job: Job) -> tuple[Any, list[int], list[str]]:
-        from cellscale.segment._inputs import select_channels
+        from cellscale.segment import select_channels
 
         if self.model == "classical" or ":" in self.model and self.model.split(":")[0] in (
                 "cellpose", "stardist"):

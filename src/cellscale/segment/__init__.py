@@ -7,7 +7,11 @@
 :func:`instances_from_maps`              network maps (foreground, distance) → labels
 :func:`maps_from_labels`                 the maps a perfect network would output
 :func:`normalise`                        per-channel percentile normalisation
+:func:`percentile_range`                 the (low, high) values normalisation maps to 0, 1
+:func:`apply_ranges`                     normalise with given ranges (e.g. of a whole image)
+:func:`select_channels`                  image channels for a model's inputs, by name
 :func:`predict_tiled`                    run a network in overlapping, blended tiles
+:func:`default_overlap`                  tile overlap for a model's largest objects
 ======================================  ==========================================
 
 Networks run with ONNX Runtime through :mod:`cellscale.models`; nothing here
@@ -15,14 +19,18 @@ imports torch.
 """
 
 from cellscale.segment._classical import segment_classical
-from cellscale.segment._normalise import normalise, percentile_range
+from cellscale.segment._inputs import select_channels
+from cellscale.segment._normalise import MAX_SAMPLES, apply_ranges, normalise, percentile_range
 from cellscale.segment._postprocess import instances_from_maps, maps_from_labels, relabel_sequential
 from cellscale.segment._segment import CLASSICAL, Segmenter, segment
-from cellscale.segment._tiling import predict_tiled
+from cellscale.segment._tiling import default_overlap, predict_tiled
 
 __all__ = [
     "CLASSICAL",
+    "MAX_SAMPLES",
     "Segmenter",
+    "apply_ranges",
+    "default_overlap",
     "instances_from_maps",
     "maps_from_labels",
     "normalise",
@@ -31,4 +39,5 @@ __all__ = [
     "relabel_sequential",
     "segment",
     "segment_classical",
+    "select_channels",
 ]
