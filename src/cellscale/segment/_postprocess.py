@@ -41,6 +41,8 @@ Method = Literal["flood", "watershed"]
 _METHODS = ("flood", "watershed")
 #: Flood levels of ``method="flood"``, as fractions of the seed threshold.
 _LEVELS = (0.7, 0.4, 0.2)
+#: Below this foreground fraction, flooding works on the mask's pixels only.
+_SPARSE = 0.3
 
 
 def maps_from_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -172,17 +174,7 @@ def instances_from_maps(
         labels = _flood(seeds, n_seeds, dist, mask, levels)
     else:
         labels = _grow_watershed(seeds, n_seeds, dist, mask)
-    # relabel_sequential on the mask's pixels only (all others are 0).
-    inside = np.flatnonzero(mask)
-    values = labels.reshape(-1)[inside]
-    counts = np.bincount(values, minlength=1)
-    keep = counts >= max(int(min_size), 1)
-    keep[0] = False
-    lut = np.zeros(counts.size, np.uint32)
-    lut[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.uint32)
-    out = np.zeros(mask.shape, np.uint32)
-    out.reshape(-1)[inside] = lut[values]
-    return out
+    return _relabel_inside(labels, mask, int(min_size))
 
 
 def relabel_sequential(labels: np.ndarray, *, min_size: int = 0) -> np.ndarray:
@@ -209,32 +201,49 @@ def relabel_sequential(labels: np.ndarray, *, min_size: int = 0) -> np.ndarray:
     return lut[lab]
 
 
+def _relabel_inside(labels: np.ndarray, mask: np.ndarray, min_size: int) -> np.ndarray:
+    """:func:`relabel_sequential` of labels that are 0 outside ``mask``, on its pixels only."""
+    if mask.mean() >= _SPARSE:
+        return relabel_sequential(labels, min_size=min_size)
+    inside = np.flatnonzero(mask)
+    values = labels.reshape(-1)[inside]
+    counts = np.bincount(values, minlength=1)
+    keep = counts >= max(min_size, 1)
+    keep[0] = False
+    lut = np.zeros(counts.size, np.uint32)
+    lut[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.uint32)
+    out = np.zeros(mask.shape, np.uint32)
+    out.reshape(-1)[inside] = lut[values]
+    return out
+
+
 # -- growing seeds --------------------------------------------------------------------------
 def _flood(seeds: np.ndarray, n_seeds: int, dist: np.ndarray, mask: np.ndarray,
            levels: tuple[float, ...]) -> np.ndarray:
     """Quantised watershed: grow seeds level by level, geodesically within each level.
 
-    Everything but the labelling of each level's region works on the mask's
-    pixels only (a few percent of a sparse image).
+    Besides labelling each level's region, the work is done on the mask's
+    pixels only when they are few (under :data:`_SPARSE` of the image: 0.44
+    -> 0.29 s for a 2048² image of nuclei at 6 %), on whole arrays otherwise
+    (dense tissue, where gathering most of the image by index costs more).
     """
     h, w = mask.shape
     padded = np.zeros((h + 2, w + 2), np.int32)
     labels = padded[1:-1, 1:-1]
-    inside = np.flatnonzero(mask)                     # flat indices into (h, w)
-    inside_padded = inside + (inside // w) * 2 + w + 3  # the same pixels in ``padded``
+    labels[...] = seeds
     flat = padded.reshape(-1)
-    current = seeds.reshape(-1)[inside].astype(np.int32)
-    flat[inside_padded] = current
+    inside = np.flatnonzero(mask) if mask.mean() < _SPARSE else None
+    if inside is not None:
+        at = inside + (inside // w) * 2 + w + 3  # the same pixels in ``padded``
     # One pixel of each labelled region (regions only grow, so it stays theirs).
-    seeded = np.flatnonzero(current)
+    where = np.flatnonzero(seeds)
     anchor = np.zeros(n_seeds + 1, np.intp)
-    anchor[current[seeded]] = inside[seeded]
+    anchor[seeds.reshape(-1)[where]] = where
     n = n_seeds
     for level in (*levels, None):
         region = mask if level is None else mask & (dist > level)
         comps, n_comps = label(region)
-        comps_flat = comps.reshape(-1)
-        comp_of = comps_flat[anchor[: n + 1]]
+        comp_of = comps.reshape(-1)[anchor[: n + 1]]
         comp_of[0] = 0
         count = np.bincount(comp_of, minlength=n_comps + 1)
         count[0] = 0
@@ -247,15 +256,22 @@ def _flood(seeds: np.ndarray, n_seeds: int, dist: np.ndarray, mask: np.ndarray,
             empty = np.flatnonzero(count == 0)[1:]
             owner[empty] = np.arange(n + 1, n + 1 + empty.size)
             n += empty.size
-        comp_in = comps_flat[inside]
-        # Pixels of a single-owner component are 0 or already the owner's label.
-        current = flat[inside_padded]
-        np.maximum(current, owner[comp_in], out=current)
-        flat[inside_padded] = current
-        # Components holding several: share them out one pixel per round.
-        shared = (count > 1)[comp_in] & (current == 0)
-        if shared.any():
-            _grow_geodesic(padded, inside_padded[shared])
+        # Pixels of a single-owner component are 0 or already the owner's label;
+        # components holding several are shared out one pixel per round.
+        several = count > 1
+        if inside is None:
+            np.maximum(labels, owner[comps], out=labels)
+            todo = np.zeros(padded.shape, bool)
+            todo[1:-1, 1:-1] = several[comps] & (labels == 0) if several.any() else False
+            pending = np.flatnonzero(todo)
+        else:
+            comp_in = comps.reshape(-1)[inside]
+            current = flat[at]
+            np.maximum(current, owner[comp_in], out=current)
+            flat[at] = current
+            pending = at[several[comp_in] & (current == 0)]
+        if pending.size:
+            _grow_geodesic(padded, pending)
     return labels
 
 
