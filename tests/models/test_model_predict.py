@@ -72,3 +72,25 @@ def test_network_with_fixed_size_says_so(tmp_path, make_model):
     assert model.predict(np.zeros((1, 2, 16, 16), np.float32)).shape == (1, 2, 16, 16)
     with pytest.raises(InvalidImageError, match=r"tiny\.onnx: this network only takes H=16"):
         model.predict(np.zeros((1, 2, 24, 16), np.float32))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_predict_many_runs_concurrently_and_keeps_order(tiny, threads):
+    model = load_model(tiny.card, threads=threads)
+    assert model.concurrency == min(threads, 4)
+    rng = np.random.default_rng(2)
+    batches = [rng.normal(size=(1 + k % 2, 2, 16, 8 * (1 + k % 3))).astype(np.float32)
+               for k in range(9)]
+    taken = []
+
+    def lazily():  # a generator of batches, as predict_tiled passes
+        for batch in batches:
+            taken.append(len(taken))
+            yield batch
+
+    outs = list(model.predict_many(lazily()))
+    assert len(outs) == len(batches) == len(taken)
+    for batch, out in zip(batches, outs):
+        np.testing.assert_allclose(out, tiny.expected(batch), rtol=1e-5, atol=1e-6)
+    with pytest.raises(InvalidImageError, match="got 1 channels"):
+        list(model.predict_many([np.zeros((1, 1, 8, 8), np.float32)]))

@@ -58,3 +58,22 @@ def test_tile_size_does_not_change_the_cells(nuclei_model):
     agree = match_instances(a, b, thresholds=(0.9,))
     assert agree.f1_at(0.9) >= 0.995
     assert ((a > 0) != (b > 0)).mean() < 0.005
+
+
+def test_concurrent_tiles_give_the_same_maps(nuclei_model):
+    from cellscale.models import load_model
+
+    model = load_model(nuclei_model, threads=2)
+    image = np.random.default_rng(4).random((1, 300, 410)).astype(np.float32)
+    calls = []
+
+    def many(batches):
+        for out in model.predict_many(batches):
+            calls.append(out.shape[0])
+            yield out
+
+    kw = dict(tile_size=128, overlap=32, size_multiple=model.card.inputs.size_multiple)
+    one = predict_tiled(model.predict, image, batch_size=4, **kw)
+    both = predict_tiled(model.predict, image, predict_many=many, **kw)
+    assert len(calls) > 1 and set(calls) == {1}  # one tile per run
+    np.testing.assert_allclose(both, one, atol=1e-6)

@@ -312,6 +312,7 @@ class Segmenter:
             self.model.predict, data, tile_size=self.tile_size,  # type: ignore[union-attr]
             overlap=self.overlap, size_multiple=card.inputs.size_multiple,
             batch_size=self.batch_size, keep=keep,
+            predict_many=getattr(self.model, "predict_many", None),
         )
         self.timings["network"] += time.perf_counter() - t0
         return maps[0], maps[1]

@@ -17,7 +17,7 @@ overlap is the model's largest object diameter rounded up to its
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -106,6 +106,7 @@ def predict_tiled(
     size_multiple: int,
     batch_size: int = 4,
     keep: Sequence[int] | None = None,
+    predict_many: Callable[[Iterable[np.ndarray]], Iterable[np.ndarray]] | None = None,
 ) -> np.ndarray:
     """Run ``predict`` over an image in overlapping tiles and blend the outputs.
 
@@ -129,6 +130,11 @@ def predict_tiled(
         Tiles per call of ``predict``. Default 4.
     keep : sequence of int, optional
         Which of the K output maps to blend and return; default all.
+    predict_many : callable, optional
+        Maps an iterable of batches to their predictions, in order, running
+        several at once (:meth:`cellscale.models.Model.predict_many`). When
+        given and there is more than one tile, each tile is its own batch
+        (so the runs stay balanced) and goes through it instead of ``predict``.
 
     Returns
     -------
@@ -153,10 +159,20 @@ def predict_tiled(
         _ramp(tile_w, overlap if len(xs) > 1 else 0)[None, :]
     out: np.ndarray | None = None
     total = np.zeros((full_h, full_w), np.float32)
-    for first in range(0, len(corners), batch_size):
-        chunk = corners[first:first + batch_size]
-        batch = np.stack([padded[:, y:y + tile_h, x:x + tile_w] for y, x in chunk])
-        pred = np.asarray(predict(batch), dtype=np.float32)
+
+    def stack(chunk: list[tuple[int, int]]) -> np.ndarray:
+        return np.stack([padded[:, y:y + tile_h, x:x + tile_w] for y, x in chunk])
+
+    chunks: list[list[tuple[int, int]]]
+    preds: Iterator[np.ndarray] | Iterable[np.ndarray]
+    if predict_many is not None and len(corners) > 1:
+        chunks = [[corner] for corner in corners]
+        preds = predict_many(stack(chunk) for chunk in chunks)
+    else:
+        chunks = [corners[i:i + batch_size] for i in range(0, len(corners), batch_size)]
+        preds = (predict(stack(chunk)) for chunk in chunks)
+    for chunk, raw in zip(chunks, preds):
+        pred = np.asarray(raw, dtype=np.float32)
         if keep is not None:
             pred = pred[:, list(keep)]
         if out is None:
