@@ -260,9 +260,13 @@ def _flood(seeds: np.ndarray, n_seeds: int, dist: np.ndarray, mask: np.ndarray,
         # components holding several are shared out one pixel per round.
         several = count > 1
         if inside is None:
-            np.maximum(labels, owner[comps], out=labels)
+            # One look-up per pixel: the owner, or -1 in a component to share out.
+            owner[several] = -1
+            value = owner[comps]
+            np.maximum(labels, value, out=labels)
             todo = np.zeros(padded.shape, bool)
-            todo[1:-1, 1:-1] = several[comps] & (labels == 0) if several.any() else False
+            todo[1:-1, 1:-1] = value == -1
+            todo[1:-1, 1:-1] &= labels == 0
             pending = np.flatnonzero(todo)
         else:
             comp_in = comps.reshape(-1)[inside]
