@@ -59,3 +59,25 @@ def test_table_errors(tmp_path, table):
         read_table(tmp_path / "junk.parquet")
     with pytest.raises(InvalidArgumentError):
         write_table(np.zeros(3), tmp_path / "t.h5ad")
+
+
+def test_zarr_table_files_are_the_same_through_memory_or_not(tmp_path, monkeypatch):
+    import anndata as ad
+
+    import cellscale.io._table as table_module
+
+    rng = np.random.default_rng(0)
+    adata = ad.AnnData(rng.random((30, 3)).astype(np.float32))
+    adata.obs["area"] = rng.integers(10, 99, 30)
+    adata.layers["sum"] = adata.X * 2
+    table_module._write_zarr_v3(adata, tmp_path / "memory.zarr")
+    monkeypatch.setattr(table_module, "VIA_MEMORY_MAX_OBS", 10)
+    table_module._write_zarr_v3(adata, tmp_path / "direct.zarr")
+    files = {}
+    for name in ("memory", "direct"):
+        root = tmp_path / f"{name}.zarr"
+        files[name] = {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    assert files["memory"] and files["memory"] == files["direct"]
+    back = ad.read_zarr(tmp_path / "memory.zarr")
+    np.testing.assert_array_equal(back.X, adata.X)
+    np.testing.assert_array_equal(back.obs["area"], adata.obs["area"])

@@ -111,24 +111,33 @@ def write_table(adata: Any, path: PathLike, *, overwrite: bool = False) -> Path:
     return target.absolute()
 
 
+#: Largest table (rows) that :func:`_write_zarr_v3` writes through memory.
+VIA_MEMORY_MAX_OBS = 100_000
+
+
 def _write_zarr_v3(adata: Any, path: Path) -> None:
     """AnnData as Zarr v3 (like the OME-Zarr images), unsharded, consolidated.
 
-    Written into memory first and then to files: zarr 3 routes every metadata
-    and chunk write through its event-loop thread, and a cell table is ~100
-    small files, so writing straight to disk costs ~1-2 s per table, of which
-    going through memory saves about half (the files are the same).
+    Tables of up to :data:`VIA_MEMORY_MAX_OBS` rows are written into memory
+    first and then to files: zarr 3 routes every metadata and chunk write
+    through its event-loop thread, and a cell table is ~100 small files, so
+    writing straight to disk costs ~1-2 s per table, of which going through
+    memory saves about half (the files are the same). Larger tables go
+    straight to disk, so as not to hold a second, encoded copy in memory.
     """
     import anndata as ad
     import zarr
 
     buffers: dict[str, Any] = {}
+    via_memory = adata.n_obs <= VIA_MEMORY_MAX_OBS
     with ad.settings.override(zarr_write_format=3, auto_shard_zarr_v3=False), \
             warnings.catch_warnings():
         # zarr notes that consolidated metadata is not yet in the v3 spec; anndata and
         # spatialdata both write and read it.
         warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
-        adata.write_zarr(zarr.storage.MemoryStore(store_dict=buffers))
+        adata.write_zarr(zarr.storage.MemoryStore(store_dict=buffers) if via_memory else path)
+    if not via_memory:
+        return
     path.mkdir(parents=True, exist_ok=True)
     for key, buffer in buffers.items():
         target = path.joinpath(*key.split("/"))
