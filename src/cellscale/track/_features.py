@@ -8,10 +8,17 @@ import numpy as np
 
 from cellscale.errors import InvalidImageError
 
-__all__ = ["Frame", "check_inputs", "frame_features", "movie_features", "overlaps"]
+__all__ = ["Frame", "check_inputs", "diameter", "frame_features", "movie_features", "overlaps"]
 
 #: Largest label-pair key space counted with ``np.bincount`` (else ``np.unique``).
 _BINCOUNT_LIMIT = 50_000_000
+
+
+def diameter(area: np.ndarray, ndim: int) -> np.ndarray:
+    """Equivalent diameter of objects of the given area (2-D) or volume (3-D)."""
+    if ndim == 3:
+        return np.cbrt(6.0 * area / np.pi)
+    return 2.0 * np.sqrt(area / np.pi)
 
 
 @dataclass

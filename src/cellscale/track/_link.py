@@ -15,6 +15,10 @@ Costs are negative log-likelihoods (up to constants) of a link ``i -> j``:
   per movie;
 * size: ``ln(A_j / A_i)² / (2 · 0.3²)``, capped at ``SIZE_CAP = 3`` (a cell
   dimmed, partly hidden or under-segmented for a frame is still itself);
+* a cell cut by the edge of the field (either end of the link) shows a part
+  of itself that changes as it moves: its size term counts a quarter, and its
+  motion variance grows by ``(CUT_SHIFT · D)²`` per axis (``CUT_SHIFT =
+  0.15``, ``D`` its diameter), as the centroid of the visible part moves;
 * overlap: ``-w · IoU`` (objects that overlap their previous self are
   usually it).
 
@@ -31,18 +35,22 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial import cKDTree
 
-from cellscale.track._features import Frame
+from cellscale.track._features import Frame, diameter
 from cellscale.track._lap import solve_links
 
-__all__ = ["Motion", "link_costs", "motion_cost", "reach_sds", "size_cost"]
+__all__ = ["Motion", "cut_variance", "link_costs", "motion_cost", "reach_sds", "size_cost"]
 
-_AREA_SIGMA = 0.3
+#: S.d. of the log size change of a cell from one frame to the next.
+AREA_SIGMA = 0.3
 #: Motion errors beyond this many standard deviations cost linearly, not
 #: quadratically (a Huber loss): cell motion has heavier tails than a Gaussian.
 HUBER_K = 2.0
 #: Largest size term of a link: a cell partly hidden by a neighbour, or cut by
 #: the segmentation, changes apparent size without becoming another cell.
 SIZE_CAP = 3.0
+#: Centroid shift of a cell cut by the edge of the field, per axis, in diameters
+#: (see :func:`cut_variance`).
+CUT_SHIFT = 0.15
 _CHI2_MEDIAN = {1: 0.455, 2: 1.386, 3: 2.366}
 
 
@@ -144,6 +152,17 @@ def motion_cost(d2: np.ndarray, var: np.ndarray | float) -> np.ndarray:
     return np.where(z <= HUBER_K, 0.5 * z**2, HUBER_K * z - 0.5 * HUBER_K**2)
 
 
+def cut_variance(area_a: np.ndarray, area_b: np.ndarray, cut: np.ndarray, ndim: int) -> np.ndarray:
+    """Per-axis variance added to the motion of a cell cut by the edge of the field.
+
+    What is seen of a cut cell changes as it moves across the edge, and the
+    centroid of the visible part moves with it. The s.d. is ``CUT_SHIFT · D``,
+    ``D`` the diameter of the larger view, and 0 for cells that are not cut.
+    """
+    sd = CUT_SHIFT * diameter(np.maximum(area_a, area_b), ndim)
+    return np.where(cut, sd**2, 0.0)
+
+
 def reach_sds(chi_max: float) -> float:
     """Standard deviations at which the motion cost alone reaches the link threshold ``chi_max² / 2``."""
     c = 0.5 * chi_max**2
@@ -153,7 +172,7 @@ def reach_sds(chi_max: float) -> float:
 def size_cost(area_a: np.ndarray, area_b: np.ndarray, cut: np.ndarray | bool = False) -> np.ndarray:
     """Cost of a change in size, ``ln(A_b / A_a)² / (2 · 0.3²)`` (a quarter of it for cells cut by
     the edge of the field), capped at ``SIZE_CAP``."""
-    q = np.where(cut, 0.25, 1.0) * np.log(area_b / area_a) ** 2 / (2.0 * _AREA_SIGMA**2)
+    q = np.where(cut, 0.25, 1.0) * np.log(area_b / area_a) ** 2 / (2.0 * AREA_SIGMA**2)
     return np.minimum(q, SIZE_CAP)
 
 
@@ -228,13 +247,17 @@ def link_costs(
     # with the normalising log term so that wider is not free).
     new = np.isnan(velocity[i]).any(axis=1)
     var = np.where(new, sigma**2 + motion.spread**2, sigma**2)
-    cost = motion_cost(d2, var) + 0.5 * a.pos.shape[1] * np.log(var / sigma**2)
-    # A cell cut by the edge of the field changes size as it enters or leaves.
+    cost = 0.5 * a.pos.shape[1] * np.log(var / sigma**2)
+    # A cell cut by the edge of the field changes size as it enters or leaves,
+    # and the centroid of what is seen of it moves.
     cut = a.border[i] | b.border[j] if a.border is not None and b.border is not None else np.zeros(i.size, bool)
+    if cut.any():
+        var = var + cut_variance(a.area[i], b.area[j], cut, a.pos.shape[1])
+    cost += motion_cost(d2, var)
     cost += size_cost(a.area[i], b.area[j], cut)
     if a.intensity is not None and b.intensity is not None and intensity_weight > 0:
         ratio = np.maximum(b.intensity[j], 1e-9) / np.maximum(a.intensity[i], 1e-9)
-        cost += intensity_weight * np.log(ratio) ** 2 / (2.0 * _AREA_SIGMA**2)
+        cost += intensity_weight * np.log(ratio) ** 2 / (2.0 * AREA_SIGMA**2)
     if overlap is not None and overlap[0].size and overlap_weight:
         iou = np.zeros(key.size)
         iou[np.searchsorted(key, overlap[0].astype(np.int64) * max(len(b), 1) + overlap[1])] = overlap[2]

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 
 from cellscale.errors import InvalidArgumentError
-from cellscale.track._events import close_gaps, diameter, find_divisions
-from cellscale.track._features import Frame, check_inputs, movie_features
+from cellscale.track._divisions import find_divisions, find_late_divisions
+from cellscale.track._events import close_gaps
+from cellscale.track._features import Frame, check_inputs, diameter, movie_features
 from cellscale.track._link import Motion, link_pair, reach_sds
 
 __all__ = ["track"]
@@ -47,9 +48,12 @@ def track(
     Frame-to-frame links are chosen by a global sparse linear assignment
     (u-track/TrackMate's LAP framework, Jaqaman et al. 2008) with costs from
     the distance to a motion prediction, size change and overlap; divisions
-    are found among objects that appear next to a cell, and a second LAP
-    bridges missed detections (see :mod:`cellscale.track._link` and
-    :mod:`cellscale.track._events` for the costs).
+    are found among objects that appear next to a cell, a second LAP bridges
+    missed detections, and a last pass finds divisions whose daughter (or the
+    mother's last frame) was missed (see :mod:`cellscale.track._link`,
+    :mod:`cellscale.track._divisions` and :mod:`cellscale.track._events` for
+    the costs). Cells cut by the edge of the field are allowed for: their size
+    and centroid are less certain.
 
     Parameters
     ----------
@@ -67,12 +71,13 @@ def track(
         Most consecutive frames a cell may be missing (a missed detection, a
         flicker at the border) and still keep its track; 0 disables gap closing.
     divisions : bool, default True
-        Look for cell divisions.
+        Look for cell divisions (with ``max_gap > 0`` also those whose
+        daughter shows up to ``max_gap`` frames late).
     chi_max : float, default 4.0
         Link threshold in standard deviations of the motion prediction error.
     division_cost : float, default 1.5
-        Largest cost of an accepted division (a textbook one costs 0.2-0.6;
-        see :mod:`cellscale.track._events`).
+        Largest cost of an accepted division (a textbook one costs 0.5-0.8;
+        see :mod:`cellscale.track._divisions`).
     overlap_weight : float, default 2.0
         Bonus for a link per unit of IoU between the two masks.
     intensity_weight : float, default 0.0
@@ -140,8 +145,12 @@ def track(
     frame_of = np.repeat(np.arange(n_t), sizes)
     pos = np.concatenate([f.pos for f in frames]) if n_det else np.zeros((0, ndim))
     area = np.concatenate([f.area for f in frames]) if n_det else np.zeros(0)
+    border = np.concatenate([_edge(f) for f in frames]) if n_det else np.zeros(0, bool)
     clock["features"] += time.perf_counter() - t0
     all_diam = diameter(area, ndim)
+    # Typical cell diameter: the median of the cells not cut by the edge of the field.
+    whole = all_diam[~border] if (~border).any() else all_diam
+    typical = float(np.median(whole)) if n_det else 0.0
     if max_distance is None:
         max_distance = 2.0 * float(np.median(all_diam)) if n_det else 1.0
 
@@ -179,7 +188,7 @@ def track(
         if divisions:
             still, _moving = motion.predict(a, vel)
             for m, j1, j2 in find_divisions(a, b, local, still, float(motion.sigma),
-                                            max_cost=division_cost):
+                                            max_cost=division_cost, typical=typical):
                 local[m] = -1
                 mothers[ga + m] = (gb + j1, gb + j2)
         clock["events"] += time.perf_counter() - te
@@ -194,19 +203,28 @@ def track(
 
     te = time.perf_counter()
     daughters = {d for pair in mothers.values() for d in pair}
+    is_mother = np.zeros(n_det, bool)
+    is_mother[list(mothers)] = True
+    is_daughter = np.zeros(n_det, bool)
+    is_daughter[list(daughters)] = True
+    sigma = float(motion.sigma or 1.0)
     if max_gap > 0 and n_det:
-        is_mother = np.zeros(n_det, bool)
-        is_mother[list(mothers)] = True
-        is_daughter = np.zeros(n_det, bool)
-        is_daughter[list(daughters)] = True
         ends = np.flatnonzero((nxt < 0) & (frame_of < n_t - 1) & ~is_mother)
         starts = np.flatnonzero((prv < 0) & (frame_of > 0) & ~is_daughter)
-        sigma = float(motion.sigma or 1.0)
         radius = min(float(max_distance), reach_sds(chi_max) * sigma + 1.0)
-        for e, s in close_gaps(frame_of, pos, area, velocity, ends, starts, drift=drift,
+        for e, s in close_gaps(frame_of, pos, area, velocity, ends, starts, border=border, drift=drift,
                                sigma=sigma, kappa=motion.kappa, max_gap=int(max_gap),
                                chi_max=chi_max, gap_penalty=gap_penalty, radius=radius):
             nxt[e], prv[s] = s, e
+    if divisions and max_gap > 0 and n_det:
+        # A daughter (or the mother's last frame) missed by the segmentation.
+        for m, d1, d2 in find_late_divisions(frame_of, pos, area, border, nxt, prv, is_mother, is_daughter,
+                                             drift=drift, sigma=sigma, max_gap=int(max_gap),
+                                             max_cost=division_cost, typical=typical):
+            if nxt[m] >= 0:
+                prv[nxt[m]] = -1
+                nxt[m] = -1
+            mothers[m] = (d1, d2)
     merge_into: dict[int, int] = {}
     if repair_splits:
         _repair_splits(mothers, nxt, prv, frame_of, pos, all_diam, merge_into, n_t)
@@ -218,6 +236,10 @@ def track(
     if timings is not None:
         timings.update(clock)
     return out, lineage
+
+
+def _edge(f: Frame) -> np.ndarray:
+    return f.border if f.border is not None else np.zeros(len(f), bool)
 
 
 def _chain(g: int, nxt: np.ndarray) -> list[int]:
