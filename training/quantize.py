@@ -6,6 +6,12 @@
 ``cellscale train`` already exports int8 by default; this is for models
 trained with ``precision: float32`` (the shipped models were quantised this
 way from their float32 networks; see each card's ``training.quantisation``).
+``--from-weights`` exports the float32 network again from ``NAME.pt`` first,
+so a model exported by an older cellscale gets the current export (the
+shipped models were re-exported this way; see each card's ``training.export``):
+
+    python training/quantize.py src/cellscale/models/weights/nuclei.json --from-weights \\
+        --data D/nuclei/train --test-data D/nuclei/test --out RUN/nuclei-reexport
 """
 
 from __future__ import annotations
@@ -23,9 +29,11 @@ def main() -> None:
     parser.add_argument("--test-data", nargs="+", required=True, help="held-out folders")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--from-weights", action="store_true",
+                        help="export the float32 network again from NAME.pt beside the card")
     args = parser.parse_args()
     card = requantize(args.card, args.out, data=args.data, test_data=args.test_data,
-                      overwrite=args.overwrite)
+                      overwrite=args.overwrite, from_weights=args.from_weights)
     metrics = json.loads(card.read_text())["metrics"]
     print(f"wrote {card}")
     print(json.dumps({k: v for k, v in metrics.items() if k != "definition"}, indent=1))

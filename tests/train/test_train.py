@@ -10,6 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
+onnx = pytest.importorskip("onnx")
 
 from cellscale.errors import InputNotFoundError, InvalidArgumentError, InvalidImageError
 from cellscale.models._card import ModelCard, sha256_of
@@ -112,6 +113,9 @@ def test_export_matches_torch(tmp_path):
     with torch.no_grad():
         want = model(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(got, want, atol=TOLERANCE)
+    # The exported decoder computes the upsampling inside its convolutions.
+    ops = {node.op_type for node in onnx.load(tmp_path / "m.onnx").graph.node}
+    assert "Resize" not in ops and "Conv" in ops
 
 
 def test_bad_data_is_reported(tmp_path, tiny_data):

@@ -18,6 +18,7 @@ import torch
 
 import cellscale
 from cellscale.models._card import ModelCard, ModelInputs, PostProcess, sha256_of
+from cellscale.train._inference import inference_form
 from cellscale.train._unet import UNet
 
 __all__ = ["export_onnx", "load_weights", "output_names", "save_weights", "write_model"]
@@ -34,7 +35,7 @@ def output_names(outputs: Sequence[str]) -> list[str]:
 
 
 def export_onnx(model: UNet, path: Path, *, check_size: int = 64) -> float:
-    """Write ``model`` as ONNX and check ONNX Runtime agrees with torch.
+    """Write ``model`` (its inference form) as ONNX; check ONNX Runtime agrees with ``model``.
 
     Returns
     -------
@@ -55,7 +56,7 @@ def export_onnx(model: UNet, path: Path, *, check_size: int = 64) -> float:
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model,
+            inference_form(model),
             (dummy,),
             buf,
             opset_version=OPSET,

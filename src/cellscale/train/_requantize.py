@@ -6,6 +6,11 @@ with ``precision="float32"``: calibrate on its training images, check the
 int8 network against the float one, score it on held-out images with the
 model's post-processing thresholds, and write ``NAME.onnx`` + ``NAME.json``
 (and a copy of ``NAME.pt`` when there is one) into a new folder.
+
+With ``from_weights=True`` the float32 network is first exported again from
+the model's torch weights (``NAME.pt``), so a model made by an older export
+gets the current one (e.g. :mod:`cellscale.train._inference`), whatever the
+precision of its shipped network.
 """
 
 from __future__ import annotations
@@ -17,13 +22,24 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+import cellscale
 from cellscale.errors import InvalidArgumentError, OutputExistsError
 from cellscale.models._card import ModelCard, sha256_of
 from cellscale.train._dataset import gather_pairs, load_items
 from cellscale.train._evaluate import all_maps, evaluate
+from cellscale.train._export import export_onnx, load_weights
 from cellscale.train._quantize import calibration_crops, quantize_int8
 
 __all__ = ["requantize"]
+
+
+def _network_from(pt: Path):  # -> UNet; torch is imported by the training modules above
+    from cellscale.train._unet import UNet
+
+    saved = load_weights(pt)
+    model = UNet(**{**saved["arch"], "widths": tuple(saved["arch"]["widths"])})
+    model.load_state_dict(saved["state_dict"])
+    return model.eval()
 
 
 def requantize(
@@ -34,6 +50,7 @@ def requantize(
     test_data: Sequence[str],
     threads: int = 2,
     overwrite: bool = False,
+    from_weights: bool = False,
 ) -> Path:
     """Write an int8 copy of a float32 model, calibrated and re-scored.
 
@@ -51,6 +68,9 @@ def requantize(
         ONNX Runtime threads for scoring.
     overwrite : bool
         Replace files in an existing ``out_dir``.
+    from_weights : bool
+        Export the float32 network again from ``NAME.pt`` beside the card
+        (and score it too) instead of reading the card's float32 network.
 
     Returns
     -------
@@ -59,7 +79,10 @@ def requantize(
     """
     card_path = Path(card_path)
     card = ModelCard.read(card_path)
-    if card.precision != "float32":
+    pt = card_path.parent / f"{card.name}.pt"
+    if from_weights and not pt.is_file():
+        raise InvalidArgumentError(f"{card_path}: no torch weights {pt.name} beside it to export")
+    if card.precision != "float32" and not from_weights:
         raise InvalidArgumentError(f"{card_path}: model is already {card.precision}")
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
@@ -70,16 +93,26 @@ def requantize(
     calibration = calibration_crops([it.image for it in train_items], size=256)
     network = card_path.parent / card.file
     target = out_dir / f"{card.name}.onnx"
-    diff = quantize_int8(network, target, calibration)
-
     test_items = load_items(gather_pairs(test_data, objects), card.inputs.channels)
+    float_metrics = {o: card.metrics.get(o) for o in objects}
+    if from_weights:
+        network = out_dir / f".{card.name}.float32.onnx"
+        export_diff = export_onnx(_network_from(pt), network)
+        maps = all_maps(network, [it.image for it in test_items], card.inputs.size_multiple,
+                        threads)
+        scored = evaluate(maps, [it.labels for it in test_items], objects, card.postprocess)
+        float_metrics = {o: scored[o] for o in objects}
+    diff = quantize_int8(network, target, calibration)
+    if from_weights:
+        network.unlink()
+
     maps = all_maps(target, [it.image for it in test_items], card.inputs.size_multiple, threads)
     metrics = evaluate(maps, [it.labels for it in test_items], objects, card.postprocess)
     metrics["data"] = f"{len(test_items)} held-out images in {', '.join(test_data)}"
     for key in ("postprocess",):
         if key in card.metrics:
             metrics[key] = card.metrics[key]
-    metrics["float32"] = {o: card.metrics.get(o) for o in objects}
+    metrics["float32"] = float_metrics
     training = dict(card.training)
     training["quantisation"] = {
         "method": "onnxruntime static QDQ: per-channel int8 weights, uint8 activations "
@@ -87,10 +120,16 @@ def requantize(
         "calibration": f"{len(calibration)} crops of {len(train_items)} training images "
         f"in {', '.join(data)}",
         "int8_vs_float32_mean_abs_diff": round(diff, 5),
-        "float32_sha256": card.sha256,
+        **({} if from_weights else {"float32_sha256": card.sha256}),
         "command": " ".join(shlex.quote(a) for a in sys.argv),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if from_weights:
+        training["export"] = (
+            f"float32 network exported again from {pt.name} by cellscale "
+            f"{cellscale.__version__} (inference form: cellscale.train._inference)"
+        )
+        training["onnx_vs_torch_max_abs_diff"] = export_diff
     new = card.model_copy(
         update={
             "precision": "int8",
@@ -100,7 +139,6 @@ def requantize(
             "metrics": metrics,
         }
     )
-    pt = card_path.parent / f"{card.name}.pt"
     if pt.exists() and pt.resolve() != (out_dir / pt.name).resolve():
         shutil.copyfile(pt, out_dir / pt.name)
     new_path = out_dir / f"{card.name}.json"
