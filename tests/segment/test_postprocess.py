@@ -119,3 +119,29 @@ def test_fast_labeller_matches_scipy_label():
         ours, n = _label.label(mask)
         assert n == n_ref
         np.testing.assert_array_equal(ours, ref)
+
+
+def test_run_labeller_matches_scipy_label(crowded):
+    from scipy import ndimage as ndi
+
+    from cellscale.segment._label import label_runs
+
+    rng = np.random.default_rng(4)
+    shapes = [(1, 1), (1, 9), (9, 1), (37, 53), (64, 64)]
+    for shape in shapes:
+        for p in (0.0, 0.05, 0.2, 0.5, 0.9, 1.0):
+            mask = rng.random(shape) < p
+            ref, n_ref = ndi.label(mask)
+            ours, n = label_runs(mask)
+            assert n == n_ref
+            np.testing.assert_array_equal(ours, ref)
+    # Snakes and spirals: components joined only through long detours of runs.
+    comb = np.zeros((40, 41), bool)
+    comb[::2] = True
+    comb[1::4, 0] = comb[3::4, -1] = True
+    ours, n = label_runs(comb)
+    assert n == 1 and (ours[comb] == 1).all()
+    # Realistic sparse masks, as flooding labels them.
+    for lab in crowded:
+        mask = lab > 0
+        np.testing.assert_array_equal(label_runs(mask)[0], ndi.label(mask)[0])
