@@ -14,9 +14,10 @@ from cellscale.segment._scale import median_diameter, rescale_image, resize_labe
 
 def test_scale_brings_diameters_into_the_sweet_spot():
     assert scale_for(20.0) == 1.0
-    assert scale_for(40.0) == pytest.approx(0.75)
+    assert scale_for(40.0) == pytest.approx(0.5)  # large objects go to the middle of the range
     assert scale_for(8.0) == pytest.approx(1.5)
-    assert scale_for(31.0) == 1.0  # within tolerance: no second pass for 3 %
+    assert scale_for(11.5) == 1.0  # within tolerance: no second pass for 4 %
+    assert scale_for(31.0) == pytest.approx(20 / 31)  # just above: often fragments of larger ones
 
 
 def test_median_diameter_of_discs():

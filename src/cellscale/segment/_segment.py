@@ -61,7 +61,8 @@ class Segmenter:
     diameter : float, "auto" or None
         Typical object diameter in pixels. Images whose objects lie outside
         the sizes the network segments best (:data:`~cellscale.segment._scale.SWEET_SPOT`,
-        12-30 px) are resized for the network and the labels mapped back.
+        12-30 px) are resized for the network (small objects to 12 px, large
+        ones to 20 px) and the labels mapped back.
         ``"auto"`` (default) estimates it from a first pass and runs a second
         pass only when needed; None never resizes.
     pixel_size : float, optional
