@@ -11,8 +11,6 @@ import numpy as np
 import pytest
 import tifffile
 
-from cellscale.cli import main
-
 
 def run(*args: str) -> tuple[int, str, str]:
     """Run the CLI in a subprocess, as a user would (exit code, stdout, stderr)."""
@@ -20,14 +18,6 @@ def run(*args: str) -> tuple[int, str, str]:
         [sys.executable, "-m", "cellscale", *args], capture_output=True, text=True, timeout=300
     )
     return proc.returncode, proc.stdout, proc.stderr
-
-
-def run_inline(capsys, *args: str) -> tuple[int, str, str]:
-    """Run the CLI in this process (faster); returns the exit code and output."""
-    with pytest.raises(SystemExit) as stop:
-        main(list(args))
-    out = capsys.readouterr()
-    return int(stop.value.code or 0), out.out, out.err
 
 
 def test_help_and_version():
@@ -38,15 +28,15 @@ def test_help_and_version():
 
 
 @pytest.mark.parametrize("kind", ["nuclei", "tissue", "movie", "fish"])
-def test_every_subcommand_has_help(capsys, kind):
-    code, out, _ = run_inline(capsys, "simulate", kind, "--help")
+def test_every_subcommand_has_help(cli, kind):
+    code, out, _ = cli("simulate", kind, "--help")
     assert code == 0
     assert "--output" in out and "--seed" in out
 
 
-def test_simulate_then_info_reads_back(tmp_path: Path, capsys):
+def test_simulate_then_info_reads_back(tmp_path: Path, cli):
     out_dir = tmp_path / "nuclei run"  # a space in the path
-    code, out, err = run_inline(capsys, "simulate", "nuclei", "-o", str(out_dir), "--size", "128", "160", "--seed", "3")
+    code, out, err = cli("simulate", "nuclei", "-o", str(out_dir), "--size", "128", "160", "--seed", "3")
     assert code == 0, err
     image_path = out_dir / "image.ome.tif"
     labels_path = out_dir / "labels_nuclei.tif"
@@ -56,33 +46,33 @@ def test_simulate_then_info_reads_back(tmp_path: Path, capsys):
     assert image.shape[-2:] == (128, 160) and labels.shape == (128, 160)
     assert labels.max() > 0
 
-    code, out, err = run_inline(capsys, "info", str(image_path), "--json")
+    code, out, err = cli("info", str(image_path), "--json")
     assert code == 0, err
     facts = json.loads(out)
     assert facts["shape"][-2:] == [128, 160]
     assert facts["axes"].endswith("yx")
     assert facts["lazy"] is False
 
-    code, out, _ = run_inline(capsys, "info", str(image_path))
+    code, out, _ = cli("info", str(image_path))
     assert code == 0 and "axes" in out and "pixel size" in out
 
 
-def test_same_seed_same_output(tmp_path: Path, capsys):
+def test_same_seed_same_output(tmp_path: Path, cli):
     for name in ("a", "b"):
-        code, _, err = run_inline(capsys, "simulate", "nuclei", "-o", str(tmp_path / name), "--size", "96", "96", "--seed", "7")
+        code, _, err = cli("simulate", "nuclei", "-o", str(tmp_path / name), "--size", "96", "96", "--seed", "7")
         assert code == 0, err
     a = tifffile.imread(tmp_path / "a" / "image.ome.tif")
     b = tifffile.imread(tmp_path / "b" / "image.ome.tif")
     np.testing.assert_array_equal(a, b)
 
 
-def test_existing_output_needs_overwrite(tmp_path: Path, capsys):
+def test_existing_output_needs_overwrite(tmp_path: Path, cli):
     out_dir = tmp_path / "out"
-    assert run_inline(capsys, "simulate", "nuclei", "-o", str(out_dir), "--size", "64", "64")[0] == 0
-    code, _, err = run_inline(capsys, "simulate", "nuclei", "-o", str(out_dir), "--size", "64", "64")
+    assert cli("simulate", "nuclei", "-o", str(out_dir), "--size", "64", "64")[0] == 0
+    code, _, err = cli("simulate", "nuclei", "-o", str(out_dir), "--size", "64", "64")
     assert code == 1
     assert "already exists" in err and "--overwrite" in err and str(out_dir) in err
-    code, _, err = run_inline(capsys, "simulate", "nuclei", "-o", str(out_dir), "--size", "64", "64", "--overwrite")
+    code, _, err = cli("simulate", "nuclei", "-o", str(out_dir), "--size", "64", "64", "--overwrite")
     assert code == 0, err
 
 
@@ -100,23 +90,23 @@ def test_debug_shows_traceback(tmp_path: Path):
     assert code != 0 and "Traceback" in err
 
 
-def test_unwritable_output_is_reported_before_simulating(tmp_path: Path, capsys):
+def test_unwritable_output_is_reported_before_simulating(tmp_path: Path, cli):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
-    code, _, err = run_inline(capsys, "simulate", "nuclei", "-o", str(blocker / "out"), "--size", "64", "64")
+    code, _, err = cli("simulate", "nuclei", "-o", str(blocker / "out"), "--size", "64", "64")
     assert code == 1 and "Traceback" not in err and str(blocker) in err
 
 
-def test_usage_errors_exit_2(capsys):
+def test_usage_errors_exit_2(cli):
     code, _, _ = run("simulate", "nuclei")  # missing -o
     assert code == 2
     code, _, _ = run("no-such-command")
     assert code == 2
 
 
-def test_bad_option_values_are_reported(tmp_path: Path, capsys):
-    code, _, err = run_inline(capsys, "simulate", "nuclei", "-o", str(tmp_path / "x"), "--size", "4", "4")
+def test_bad_option_values_are_reported(tmp_path: Path, cli):
+    code, _, err = cli("simulate", "nuclei", "-o", str(tmp_path / "x"), "--size", "4", "4")
     assert code == 1 and "--size" in err
-    code, _, err = run_inline(capsys, "simulate", "fish", "-o", str(tmp_path / "y"), "--base", "plants")
+    code, _, err = cli("simulate", "fish", "-o", str(tmp_path / "y"), "--base", "plants")
     assert code == 1 and "'nuclei', 'tissue'" in err
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

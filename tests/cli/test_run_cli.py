@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cellscale.cli import main
 from cellscale.data import simulate_nuclei, simulate_tissue
 from cellscale.io import open_store, write_image
 
@@ -19,13 +18,6 @@ def _processes():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     return module.shared()
-
-
-def run_inline(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as stop:
-        main(list(args))
-    out = capsys.readouterr()
-    return int(stop.value.code or 0), out.out, out.err
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +34,12 @@ def images(tmp_path_factory) -> Path:
     return root
 
 
-def test_run_writes_a_store_resumes_and_reports_bad_files(capsys, scheduler, images, tmp_path):
+def test_run_writes_a_store_resumes_and_reports_bad_files(cli, scheduler, images, tmp_path):
     bad = tmp_path / "bad.tif"
     bad.write_bytes(b"\x00" * 100)
     out = tmp_path / "res.zarr"
     inputs = [str(images / "s0.ome.tif"), str(images / "s1.ome.tif"), str(bad)]
-    code, stdout, stderr = run_inline(capsys, "run", *inputs, "-o", str(out),
+    code, stdout, stderr = cli("run", *inputs, "-o", str(out),
                                       "--scheduler", scheduler)
     assert code == 1
     assert "Processed 2 image(s)" in stdout and "1 failed" in stdout and "2 worker(s)" in stdout
@@ -57,19 +49,19 @@ def test_run_writes_a_store_resumes_and_reports_bad_files(capsys, scheduler, ima
     assert set(store.labels) == {"s0_cells", "s0_nuclei", "s1_cells", "s1_nuclei"}
     table = store.table("s0")
     assert table.n_obs > 20 and table.obs["nucleus_label"].gt(0).mean() > 0.8
-    code, stdout, _ = run_inline(capsys, "run", *inputs[:2], "-o", str(out),
+    code, stdout, _ = cli("run", *inputs[:2], "-o", str(out),
                                  "--scheduler", scheduler)
     assert code == 0 and "skipped 2 already done" in stdout and "Processed 0" in stdout
 
 
-def test_run_with_a_pipeline_file(capsys, scheduler, tmp_path):
+def test_run_with_a_pipeline_file(cli, scheduler, tmp_path):
     image = tmp_path / "dapi.ome.zarr"
     write_image(simulate_nuclei(shape=(200, 240), seed=3, diameter=14, density=0.3).image, image)
     pipeline = tmp_path / "p.yaml"
     pipeline.write_text("steps:\n  - step: segment\n    model: nuclei\n  - step: measure\n"
                         "    table: nuclei_table\n")
     out = tmp_path / "res.zarr"
-    code, _, stderr = run_inline(capsys, "run", str(image), "-o", str(out), "--pipeline",
+    code, _, stderr = cli("run", str(image), "-o", str(out), "--pipeline",
                                  str(pipeline), "--scheduler", scheduler)
     assert code == 0, stderr
     store = open_store(out)
@@ -82,26 +74,26 @@ def test_run_with_a_pipeline_file(capsys, scheduler, tmp_path):
     ("steps:\n  - step: segment\n    modle: nuclei\n", "modle"),
     ("steps: [", "not valid YAML"),
 ])
-def test_bad_pipeline_files_are_explained(capsys, tmp_path, images, text, message):
+def test_bad_pipeline_files_are_explained(cli, tmp_path, images, text, message):
     pipeline = tmp_path / "p.yaml"
     pipeline.write_text(text)
-    code, _, stderr = run_inline(capsys, "run", str(images / "s0.ome.tif"), "-o",
+    code, _, stderr = cli("run", str(images / "s0.ome.tif"), "-o",
                                  str(tmp_path / "r.zarr"), "--pipeline", str(pipeline))
     assert code == 1 and message in stderr and "p.yaml" in stderr
 
 
-def test_unreachable_scheduler_is_explained(capsys, images, tmp_path):
+def test_unreachable_scheduler_is_explained(cli, images, tmp_path):
     address = f"tcp://127.0.0.1:{_processes().free_port()}"
-    code, _, stderr = run_inline(capsys, "run", str(images / "s0.ome.tif"), "-o",
+    code, _, stderr = cli("run", str(images / "s0.ome.tif"), "-o",
                                  str(tmp_path / "r.zarr"), "--scheduler", address)
     assert code == 1 and "cannot reach the Dask scheduler" in stderr
 
 
-def test_demo_runs_and_draws_an_overview(capsys, scheduler, tmp_path):
+def test_demo_runs_and_draws_an_overview(cli, scheduler, tmp_path):
     from PIL import Image
 
     out = tmp_path / "demo"
-    code, stdout, stderr = run_inline(capsys, "demo", "-o", str(out), "--size", "192",
+    code, stdout, stderr = cli("demo", "-o", str(out), "--size", "192",
                                       "--scheduler", scheduler)
     assert code == 0, stderr
     found = int(stdout.split("Found ")[1].split(" cells")[0])
@@ -113,5 +105,5 @@ def test_demo_runs_and_draws_an_overview(capsys, scheduler, tmp_path):
     assert (np.abs(picture[..., 0].astype(int) - picture[..., 2]) > 100).sum() > 500
     store = open_store(out / "results.zarr")
     assert store.images == ("tissue",) and store.table("tissue").n_obs == found
-    code, _, stderr = run_inline(capsys, "demo", "-o", str(out), "--size", "192")
+    code, _, stderr = cli("demo", "-o", str(out), "--size", "192")
     assert code == 1 and "--overwrite" in stderr

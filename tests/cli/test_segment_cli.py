@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cellscale.cli import main
 from cellscale.data import save_sample, simulate_nuclei, simulate_tissue
 from cellscale.io import read_labels
 from cellscale.segment import segment
@@ -21,13 +20,6 @@ def _tiny_models():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     return module
-
-
-def run_inline(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as stop:
-        main(list(args))
-    out = capsys.readouterr()
-    return int(stop.value.code or 0), out.out, out.err
 
 
 @pytest.fixture(scope="module")
@@ -46,28 +38,28 @@ def data(tmp_path_factory) -> Path:
     return root
 
 
-def test_segment_classical_writes_labels_and_summary(data, tmp_path, capsys):
+def test_segment_classical_writes_labels_and_summary(data, tmp_path, cli):
     image = data / "nuclei" / "img1" / "image.ome.tif"
     out = tmp_path / "labels.tif"
-    code, stdout, err = run_inline(capsys, "segment", str(image), "-o", str(out), "--model", "classical")
+    code, stdout, err = cli("segment", str(image), "-o", str(out), "--model", "classical")
     assert code == 0, err
     labels = np.asarray(read_labels(out))
     assert labels.shape == (160, 192) and labels.max() > 5
     assert f"Segmented {labels.max()} nuclei" in stdout
     assert "network" in stdout and "post-processing" in stdout and "Mpx/s" in stdout
     # Existing output: refused without --overwrite, replaced with it.
-    code, _, err = run_inline(capsys, "segment", str(image), "-o", str(out), "--model", "classical")
+    code, _, err = cli("segment", str(image), "-o", str(out), "--model", "classical")
     assert code == 1 and "already exists" in err
-    code, _, err = run_inline(capsys, "segment", str(image), "-o", str(out), "--model", "classical",
+    code, _, err = cli("segment", str(image), "-o", str(out), "--model", "classical",
                               "--overwrite")
     assert code == 0, err
 
 
-def test_segment_with_onnx_model_zarr_and_channels(data, tmp_path, capsys):
+def test_segment_with_onnx_model_zarr_and_channels(data, tmp_path, cli):
     image = data / "tissue" / "image.ome.tif"
     card = data / "cells-model" / "tiny-cells.json"
     out = tmp_path / "cells.zarr"
-    code, stdout, err = run_inline(capsys, "segment", str(image), "-o", str(out), "--model", str(card),
+    code, stdout, err = cli("segment", str(image), "-o", str(out), "--model", str(card),
                                    "--channels", "DNA,membrane", "--tile-size", "64", "--threads", "1")
     assert code == 0, err
     assert " cells in image.ome.tif" in stdout
@@ -76,33 +68,33 @@ def test_segment_with_onnx_model_zarr_and_channels(data, tmp_path, capsys):
 
     expected = segment(read(image), model=card, channels=["DNA", "membrane"], tile_size=64)
     np.testing.assert_array_equal(labels, expected)
-    code, stdout, err = run_inline(capsys, "segment", str(image), "-o", str(tmp_path / "n.tif"),
+    code, stdout, err = cli("segment", str(image), "-o", str(tmp_path / "n.tif"),
                                    "--model", str(card), "--channels", "0,1", "--compartment", "nuclei")
     assert code == 0, err
     assert " nuclei in " in stdout
 
 
-def test_segment_errors_are_one_paragraph(data, tmp_path, capsys):
+def test_segment_errors_are_one_paragraph(data, tmp_path, cli):
     card = data / "cells-model" / "tiny-cells.json"
     image = data / "tissue" / "image.ome.tif"
-    code, _, err = run_inline(capsys, "segment", str(image), "-o", str(tmp_path / "x.tif"),
+    code, _, err = cli("segment", str(image), "-o", str(tmp_path / "x.tif"),
                               "--model", str(card), "--channels", "DNA,GFP")
     assert code == 1 and "no channel 'GFP'" in err and "'membrane'" in err and "Traceback" not in err
-    code, _, err = run_inline(capsys, "segment", str(tmp_path / "missing.tif"), "-o", str(tmp_path / "y.tif"))
+    code, _, err = cli("segment", str(tmp_path / "missing.tif"), "-o", str(tmp_path / "y.tif"))
     assert code == 1 and "missing.tif" in err
-    code, _, err = run_inline(capsys, "segment", str(image), "-o", str(tmp_path / "z.tif"),
+    code, _, err = cli("segment", str(image), "-o", str(tmp_path / "z.tif"),
                               "--model", "classical", "--compartment", "cells")
     assert code == 1 and "compartment 'cells'" in err
     assert not (tmp_path / "x.tif").exists() and not (tmp_path / "z.tif").exists()
 
 
-def test_evaluate_folder_of_samples_text_and_json(data, capsys):
-    code, stdout, err = run_inline(capsys, "evaluate", "classical", str(data / "nuclei"))
+def test_evaluate_folder_of_samples_text_and_json(data, cli):
+    code, stdout, err = cli("evaluate", "classical", str(data / "nuclei"))
     assert code == 0, err
     lines = stdout.splitlines()
     assert lines[0].split()[:4] == ["image", "true", "pred", "F1@0.5"]
     assert [ln.split()[0] for ln in lines[1:4]] == ["img1", "img2", "all"]
-    code, stdout, err = run_inline(capsys, "evaluate", "classical", str(data / "nuclei"), "--json")
+    code, stdout, err = cli("evaluate", "classical", str(data / "nuclei"), "--json")
     assert code == 0, err
     report = json.loads(stdout)
     assert report["compartment"] == "nuclei" and len(report["images"]) == 2
@@ -111,28 +103,28 @@ def test_evaluate_folder_of_samples_text_and_json(data, capsys):
     assert 0.5 < agg["f1@0.5"] <= 1.0 and 0 < agg["mean_ap"] <= agg["ap@0.5"]
 
 
-def test_evaluate_one_sample_with_onnx_model(data, capsys):
+def test_evaluate_one_sample_with_onnx_model(data, cli):
     card = data / "cells-model" / "tiny-cells.json"
-    code, stdout, err = run_inline(capsys, "evaluate", str(card), str(data / "tissue"), "--json")
+    code, stdout, err = cli("evaluate", str(card), str(data / "tissue"), "--json")
     assert code == 0, err
     report = json.loads(stdout)
     assert report["compartment"] == "cells" and report["images"][0]["image"] == "tissue"
-    code, _, err = run_inline(capsys, "evaluate", "classical", str(data / "model"))
+    code, _, err = cli("evaluate", "classical", str(data / "model"))
     assert code == 1 and "no samples here" in err
-    code, _, err = run_inline(capsys, "evaluate", str(data / "model" / "tiny-nuclei.json"),
+    code, _, err = cli("evaluate", str(data / "model" / "tiny-nuclei.json"),
                               str(data / "tissue"), "--compartment", "cells")
     assert code == 1 and "compartment 'cells'" in err
 
 
-def test_pixel_size_option_labels_the_output(tmp_path, capsys):
+def test_pixel_size_option_labels_the_output(tmp_path, cli):
     from cellscale.io import read
 
     save_sample(simulate_nuclei(shape=(96, 96), seed=1, diameter=14), tmp_path / "s")
     image, out = str(tmp_path / "s" / "image.ome.tif"), tmp_path / "labels.tif"
-    code, _, err = run_inline(capsys, "segment", image, "-o", str(out), "--pixel-size", "0.65",
+    code, _, err = cli("segment", image, "-o", str(out), "--pixel-size", "0.65",
                               "--diameter", "off")
     assert code == 0, err
     assert read(out).pixel_size["x"] == pytest.approx(0.65)
-    code, _, err = run_inline(capsys, "segment", image, "-o", str(tmp_path / "x.tif"),
+    code, _, err = cli("segment", image, "-o", str(tmp_path / "x.tif"),
                               "--diameter", "huge")
     assert code == 1 and "--diameter" in err

@@ -9,16 +9,8 @@ import pandas as pd
 import pytest
 import tifffile
 
-from cellscale.cli import main
 from cellscale.data import simulate_movie
 from cellscale.data._ctc import read_ctc
-
-
-def run_inline(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as stop:
-        main(list(args))
-    out = capsys.readouterr()
-    return int(stop.value.code or 0), out.out, out.err
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +23,9 @@ def movie(tmp_path_factory) -> tuple[Path, Path, object]:
     return root / "movie.tif", root / "labels.tif", sample
 
 
-def test_track_existing_labels_writes_ctc_and_napari_table(movie, tmp_path, capsys):
+def test_track_existing_labels_writes_ctc_and_napari_table(movie, tmp_path, cli):
     mov, lab, sample = movie
-    code, out, err = run_inline(capsys, "track", str(mov), "--labels", str(lab), "-o", str(tmp_path / "res"))
+    code, out, err = cli("track", str(mov), "--labels", str(lab), "-o", str(tmp_path / "res"))
     assert code == 0, err
     assert "Tracked" in out and "frames/s" in out
     labels, lineage = read_ctc(tmp_path / "res")  # validates masks against res_track.txt
@@ -43,13 +35,13 @@ def test_track_existing_labels_writes_ctc_and_napari_table(movie, tmp_path, caps
     assert list(table.columns) == ["track_id", "t", "y", "x", "area", "parent"]
     assert set(table.track_id) == set(lineage.label)
     assert (tmp_path / "res" / "track_config.json").is_file()
-    code, _, err = run_inline(capsys, "track", str(mov), "--labels", str(lab), "-o", str(tmp_path / "res"))
+    code, _, err = cli("track", str(mov), "--labels", str(lab), "-o", str(tmp_path / "res"))
     assert code == 1 and "already exists" in err
 
 
-def test_track_raw_movie_segments_first(movie, tmp_path, capsys):
+def test_track_raw_movie_segments_first(movie, tmp_path, cli):
     mov, _, sample = movie
-    code, _out, err = run_inline(capsys, "track", str(mov), "-o", str(tmp_path / "res"))
+    code, _out, err = cli("track", str(mov), "-o", str(tmp_path / "res"))
     assert code == 0, err
     labels, lineage = read_ctc(tmp_path / "res")
     n_true = np.mean([len(np.unique(f)) - 1 for f in sample.labels["nuclei"]])
@@ -58,18 +50,18 @@ def test_track_raw_movie_segments_first(movie, tmp_path, capsys):
     assert lineage.end.max() == 7
 
 
-def test_bad_inputs_are_named(movie, tmp_path, capsys):
+def test_bad_inputs_are_named(movie, tmp_path, cli):
     mov, lab, _ = movie
     short = tmp_path / "short.tif"
     tifffile.imwrite(short, tifffile.imread(lab)[:5], imagej=True, metadata={"axes": "TYX"})
-    code, _, err = run_inline(capsys, "track", str(mov), "--labels", str(short), "-o", str(tmp_path / "a"))
+    code, _, err = cli("track", str(mov), "--labels", str(short), "-o", str(tmp_path / "a"))
     assert code == 1 and "short.tif has 5 frame(s)" in err and "has 8" in err
     floats = tmp_path / "floats.tif"
     tifffile.imwrite(floats, tifffile.imread(lab).astype(np.float32), imagej=True, metadata={"axes": "TYX"})
-    code, _, err = run_inline(capsys, "track", str(mov), "--labels", str(floats), "-o", str(tmp_path / "b"))
+    code, _, err = cli("track", str(mov), "--labels", str(floats), "-o", str(tmp_path / "b"))
     assert code == 1 and "floats.tif" in err and "integers" in err
     single = tmp_path / "single.tif"
     tifffile.imwrite(single, tifffile.imread(mov)[0])
-    code, _, err = run_inline(capsys, "track", str(single), "-o", str(tmp_path / "c"))
+    code, _, err = cli("track", str(single), "-o", str(tmp_path / "c"))
     assert code == 1 and "single.tif" in err and "time series" in err
     assert not any(p.name in "abc" for p in tmp_path.iterdir())
