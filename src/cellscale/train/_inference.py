@@ -86,14 +86,8 @@ class _InferenceUNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         m = self.model
-        packed = m.unshuffle(x)
-        h = m.stem(packed)
-        feats = []
-        for i, block in enumerate(m.enc):
-            if i:
-                h = m.pool(h)
-            h = block(h)
-            feats.append(h)
+        packed, feats = m.encode(x)
+        h = feats[-1]
         for i in range(len(self.up_blocks) - 1, -1, -1):
             h = self.up_blocks[i](h, feats[i])
         return torch.sigmoid(m.shuffle(m.head(torch.cat([h, packed], dim=1))))

@@ -101,8 +101,8 @@ class UNet(nn.Module):
         """Input height and width must be multiples of this."""
         return size_multiple(self.widths, self.factor)
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Map ``(N, C, H, W)`` to ``(N, K, H, W)`` logits."""
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The space-to-depth input and the encoder's features, finest level first."""
         packed = self.unshuffle(x)
         h = self.stem(packed)
         feats = []
@@ -111,6 +111,12 @@ class UNet(nn.Module):
                 h = self.pool(h)
             h = block(h)
             feats.append(h)
+        return packed, feats
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Map ``(N, C, H, W)`` to ``(N, K, H, W)`` logits."""
+        packed, feats = self.encode(x)
+        h = feats[-1]
         for i in range(len(self.dec) - 1, -1, -1):
             h = self.dec[i](torch.cat([self.up(h), feats[i]], dim=1))
         return self.shuffle(self.head(torch.cat([h, packed], dim=1)))
