@@ -11,9 +11,8 @@ from cellscale.train._config import TrainConfig
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 
-from cellscale.train._export import load_weights
+from cellscale.train._export import load_network
 from cellscale.train._loop import WEIGHTS_DIR, resolve_from_model
-from cellscale.train._unet import UNet
 
 
 @pytest.mark.parametrize("name", ["nuclei", "cells"])
@@ -28,10 +27,7 @@ def test_shipped_files_agree(name):
     config = TrainConfig.model_validate(card.training["config"])
     assert list(config.channels) == card.inputs.channels
     assert resolve_from_model(name) == WEIGHTS_DIR / f"{name}.pt"
-    saved = load_weights(WEIGHTS_DIR / f"{name}.pt")
-    model = UNet(**{**saved["arch"], "widths": tuple(saved["arch"]["widths"])})
-    model.load_state_dict(saved["state_dict"])
-    model.eval()
+    model = load_network(WEIGHTS_DIR / f"{name}.pt")
     assert model.size_multiple == card.inputs.size_multiple
     # A realistic input: int8 activations are calibrated on images like it, not on noise.
     from cellscale.data import simulate_nuclei, simulate_tissue

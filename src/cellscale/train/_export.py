@@ -21,7 +21,8 @@ from cellscale.models._card import ModelCard, ModelInputs, PostProcess, sha256_o
 from cellscale.train._inference import inference_form
 from cellscale.train._unet import UNet
 
-__all__ = ["export_onnx", "load_weights", "output_names", "save_weights", "write_model"]
+__all__ = ["export_onnx", "load_network", "load_weights", "output_names", "save_weights",
+           "write_model"]
 
 #: ONNX opset of exported networks.
 OPSET = 17
@@ -99,6 +100,14 @@ def save_weights(
 def load_weights(path: Path) -> dict[str, Any]:
     """Read what :func:`save_weights` wrote."""
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_network(path: Path) -> UNet:
+    """The network :func:`save_weights` saved, rebuilt in eval mode."""
+    saved = load_weights(path)
+    model = UNet(**{**saved["arch"], "widths": tuple(saved["arch"]["widths"])})
+    model.load_state_dict(saved["state_dict"])
+    return model.eval()
 
 
 def write_model(

@@ -27,19 +27,10 @@ from cellscale.errors import InvalidArgumentError, OutputExistsError
 from cellscale.models._card import ModelCard, sha256_of
 from cellscale.train._dataset import gather_pairs, load_items
 from cellscale.train._evaluate import all_maps, evaluate
-from cellscale.train._export import export_onnx, load_weights
+from cellscale.train._export import export_onnx, load_network
 from cellscale.train._quantize import calibration_crops, quantize_int8
 
 __all__ = ["requantize"]
-
-
-def _network_from(pt: Path):  # -> UNet; torch is imported by the training modules above
-    from cellscale.train._unet import UNet
-
-    saved = load_weights(pt)
-    model = UNet(**{**saved["arch"], "widths": tuple(saved["arch"]["widths"])})
-    model.load_state_dict(saved["state_dict"])
-    return model.eval()
 
 
 def requantize(
@@ -97,14 +88,17 @@ def requantize(
     float_metrics = {o: card.metrics.get(o) for o in objects}
     if from_weights:
         network = out_dir / f".{card.name}.float32.onnx"
-        export_diff = export_onnx(_network_from(pt), network)
-        maps = all_maps(network, [it.image for it in test_items], card.inputs.size_multiple,
-                        threads)
-        scored = evaluate(maps, [it.labels for it in test_items], objects, card.postprocess)
-        float_metrics = {o: scored[o] for o in objects}
-    diff = quantize_int8(network, target, calibration)
-    if from_weights:
-        network.unlink()
+        try:
+            export_diff = export_onnx(load_network(pt), network)
+            maps = all_maps(network, [it.image for it in test_items], card.inputs.size_multiple,
+                            threads)
+            scored = evaluate(maps, [it.labels for it in test_items], objects, card.postprocess)
+            float_metrics = {o: scored[o] for o in objects}
+            diff = quantize_int8(network, target, calibration)
+        finally:
+            network.unlink(missing_ok=True)
+    else:
+        diff = quantize_int8(network, target, calibration)
 
     maps = all_maps(target, [it.image for it in test_items], card.inputs.size_multiple, threads)
     metrics = evaluate(maps, [it.labels for it in test_items], objects, card.postprocess)
