@@ -124,6 +124,18 @@ def test_not_a_card(tmp_path, make_model):
         load_model(tiny.onnx)
 
 
+def test_output_maps_are_checked(tmp_path, make_model):
+    with_centre = ("cells.foreground", "cells.distance", "cells.centre")
+    model = load_model(make_model(tmp_path / "ok", outputs=with_centre).card)
+    assert model.card.maps("cells") == ["foreground", "distance", "centre"]
+    bad = make_model(tmp_path / "flow", outputs=("cells.foreground", "cells.flow"))
+    with pytest.raises(FileFormatError, match=r"'cells\.flow' is not .*foreground\|distance\|centre"):
+        load_model(bad.card)
+    lone = make_model(tmp_path / "lone", outputs=("cells.foreground", "cells.centre"))
+    with pytest.raises(FileFormatError, match=r"lone[/\\]tiny\.json: outputs have no cells\.distance"):
+        load_model(lone.card)
+
+
 def test_real_weights_folder_lists_only_complete_models():
     names = available_models()
     assert names == sorted(names)

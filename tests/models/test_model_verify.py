@@ -74,7 +74,7 @@ def test_rank_3_network_is_the_wrong_kind(tmp_path):
         file=net.name,
         sha256=sha256_of(net),
         inputs={"channels": ["DNA"]},
-        outputs=["nuclei.foreground"],
+        outputs=["nuclei.foreground", "nuclei.distance"],
     ).write(tmp_path / "flat.json")
     with pytest.raises(FileFormatError, match=r"wrong kind: input 'x' has rank 3"):
         load_model(net)

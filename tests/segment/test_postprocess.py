@@ -8,7 +8,12 @@ import pytest
 from cellscale.data import simulate_nuclei
 from cellscale.errors import InvalidArgumentError, InvalidImageError
 from cellscale.metrics import match_instances
-from cellscale.segment import instances_from_maps, maps_from_labels, relabel_sequential
+from cellscale.segment import (
+    centre_from_labels,
+    instances_from_maps,
+    maps_from_labels,
+    relabel_sequential,
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +52,52 @@ def test_perfect_maps_recover_crowded_nuclei(crowded, method):
         result = match_instances(gt, out)
         assert result.f1_at(0.5) >= 0.98, (method, result.f1_at(0.5))
         assert result.mean_ap >= 0.95
+
+
+def _dumbbell_beside_a_square() -> np.ndarray:
+    """Two round lobes joined by a neck (one object), touching a square (another)."""
+    yy, xx = np.mgrid[:40, :70]
+    lab = np.zeros((40, 70), np.uint16)
+    lab[((yy - 20) ** 2 + (xx - 12) ** 2 <= 81) | ((yy - 20) ** 2 + (xx - 38) ** 2 <= 81)] = 3
+    lab[17:24, 12:38] = 3  # the neck
+    lab[8:32, 48:66] = 7   # touches the right lobe along x = 47/48
+    return lab
+
+
+def test_centre_map_is_one_peak_per_object():
+    lab = _dumbbell_beside_a_square()
+    _, dist = maps_from_labels(lab)
+    c = centre_from_labels(lab, dist)
+    assert c.dtype == np.float32 and np.all(c[lab == 0] == 0)
+    np.testing.assert_array_equal(c, centre_from_labels(lab))  # distance computed if not given
+    for i in (3, 7):
+        assert c[lab == i].max() == pytest.approx(1.0)
+        # The peak is at a pixel well inside the object.
+        peak = np.unravel_index(np.argmax(np.where(lab == i, c, -1)), lab.shape)
+        assert dist[peak] >= 0.5
+        from scipy import ndimage as ndi
+
+        for level in (0.3, 0.5, 0.7):
+            assert ndi.label((lab == i) & (c > level))[1] == 1
+    assert not np.any(centre_from_labels(np.zeros((5, 5), np.uint8)))
+
+
+def test_centre_seeds_keep_an_irregular_object_whole():
+    lab = _dumbbell_beside_a_square()
+    fg, dist = maps_from_labels(lab)
+    # Distance seeds: each lobe of the dumbbell is a maximum, so it is split in two.
+    assert instances_from_maps(fg, dist).max() == 3
+    out = instances_from_maps(fg, dist, centre=centre_from_labels(lab, dist))
+    assert out.max() == 2
+    assert match_instances(lab, out).f1_at(0.9) == 1.0
+
+
+def test_centre_seeds_recover_crowded_nuclei(crowded):
+    for gt in crowded:
+        fg, dist = maps_from_labels(gt)
+        out = instances_from_maps(fg, dist, centre=centre_from_labels(gt, dist))
+        result = match_instances(gt, out)
+        assert result.f1_at(0.5) >= 0.99 and result.mean_ap >= 0.95
 
 
 def test_output_is_consecutive_uint32_and_small_objects_go():
@@ -94,6 +145,10 @@ def test_bad_maps_and_options():
         instances_from_maps(m, np.zeros((8, 9)))
     with pytest.raises(InvalidImageError, match="NaN"):
         instances_from_maps(np.full((8, 8), np.nan), m)
+    with pytest.raises(InvalidImageError, match="centre"):
+        instances_from_maps(m, m, centre=np.zeros((9, 8)))
+    with pytest.raises(InvalidImageError, match="centre map holds NaN"):
+        instances_from_maps(m, m, centre=np.full((8, 8), np.nan))
     with pytest.raises(InvalidArgumentError, match="seed_threshold"):
         instances_from_maps(m, m, seed_threshold=1.5)
     with pytest.raises(InvalidArgumentError, match="'flood', 'watershed'"):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cellscale.io._dataset import find_pairs
-from cellscale.segment._postprocess import maps_from_labels
+from cellscale.segment._postprocess import centre_from_labels, maps_from_labels
 from cellscale.train._augment import AugmentOptions, _scale, random_patch
 from cellscale.train._dataset import load_items, normalise
 
@@ -54,6 +54,48 @@ def test_augmented_patches_are_consistent(items):
         assert dist.min() >= 0 and dist.max() <= 1
         assert not dist[fg == 0].any()
         assert np.isfinite(x).all()
+
+
+def test_centre_targets_travel_with_the_patch(tiny_data):
+    items = load_items([(i, [m]) for i, m in find_pairs(tiny_data)], ["DNA"], centre=True)
+    it = items[1]
+    np.testing.assert_array_equal(it.centre[0], centre_from_labels(it.labels[0], it.distance[0]))
+    # A plain crop: foreground, distance and centre of the same window, interleaved.
+    x, y = random_patch(it, 48, np.random.default_rng(3), AugmentOptions(enabled=False))
+    assert y.shape == (3, 48, 48)
+    img = it.image[0]
+    (r, c), = [(r, c) for r in range(33) for c in range(33)
+               if np.array_equal(img[r : r + 48, c : c + 48], x[0])]
+    np.testing.assert_allclose(y[1], it.distance[0][r : r + 48, c : c + 48])
+    np.testing.assert_allclose(y[2], it.centre[0][r : r + 48, c : c + 48])
+    # Augmented: rotated, flipped and rescaled together; nothing outside objects.
+    rng = np.random.default_rng(1)
+    for _ in range(6):
+        _, (fg, dist, centre) = random_patch(it, 64, rng, AugmentOptions())
+        assert centre.min() >= 0 and centre.max() <= 1 and not centre[fg == 0].any()
+        if fg.any():
+            # Centre peaks sit inside objects, where the distance is high.
+            assert dist[centre > 0.9].min() > 0.3
+
+
+def test_loss_covers_every_map():
+    torch = pytest.importorskip("torch")
+
+    from cellscale.train._loop import loss_fn
+
+    target = torch.zeros(1, 3, 8, 8)
+    target[:, 0, 2:6, 2:6] = 1.0
+    target[:, 1, 3:5, 3:5] = 1.0
+    target[:, 2, 4, 4] = 1.0
+    perfect = torch.where(target > 0.5, 20.0, -20.0)
+    assert float(loss_fn(perfect, target, 1.0, n_maps=3)) < 1e-6
+    # A wrong centre map alone raises the loss, in proportion to its weight.
+    wrong = perfect.clone()
+    wrong[:, 2] = -wrong[:, 2]
+    one = float(loss_fn(wrong, target, 1.0, n_maps=3))
+    assert one > 1.0
+    assert float(loss_fn(wrong, target, 1.0, n_maps=3, centre_weight=2.0)) == pytest.approx(2 * one)
+    assert float(loss_fn(wrong[:, :2], target[:, :2], 1.0)) < 1e-6
 
 
 def test_rescaling_aims_for_the_diameter_range(items):

@@ -40,7 +40,8 @@ def test_training_writes_a_loadable_model_and_card(trained):
     assert path == out / "tiny.onnx"
     card = ModelCard.read(out / "tiny.json")
     assert card.sha256 == sha256_of(path)
-    assert card.outputs == ["nuclei.foreground", "nuclei.distance"]
+    # A centre map by default: its peaks seed the instances.
+    assert card.outputs == ["nuclei.foreground", "nuclei.distance", "nuclei.centre"]
     assert card.inputs.channels == ["DNA"] and card.inputs.size_multiple == 8
     assert card.training["epochs_run"] == 2 and card.training["config"]["model_name"] == "tiny"
     # int8 by default: the shipped network is the quantised one, and the card says so.
@@ -49,7 +50,7 @@ def test_training_writes_a_loadable_model_and_card(trained):
     assert 0.0 <= card.metrics["nuclei"]["f1@0.5"] <= 1.0
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     y = session.run(None, {"input": np.random.default_rng(0).random((2, 1, 48, 72), np.float32)})[0]
-    assert y.shape == (2, 2, 48, 72) and y.dtype == np.float32
+    assert y.shape == (2, 3, 48, 72) and y.dtype == np.float32
     assert y.min() >= 0.0 and y.max() <= 1.0
     config = TrainConfig.model_validate_json((out / "config.json").read_text())
     assert config.patch_size == 64
@@ -72,12 +73,12 @@ def test_fine_tuning_starts_from_saved_weights(trained, tiny_data, tmp_path):
 
     out, _ = trained
     saved = torch.load(out / "tiny.pt", weights_only=True)["state_dict"]
-    same = UNet(1, 2, widths=(8, 16, 32))
+    same = UNet(1, 3, widths=(8, 16, 32))
     assert _init_from(same, out / "tiny.pt")["reinitialised"] == []
     for key, value in same.state_dict().items():
         torch.testing.assert_close(value, saved[key])
     # Two object kinds: everything but the output layer is reused.
-    wider = UNet(1, 4, widths=(8, 16, 32))
+    wider = UNet(1, 6, widths=(8, 16, 32))
     assert _init_from(wider, out / "tiny.pt")["reinitialised"] == ["head.bias", "head.weight"]
     path = train_model(
         tiny_data,
@@ -88,12 +89,32 @@ def test_fine_tuning_starts_from_saved_weights(trained, tiny_data, tmp_path):
     )
     card = ModelCard.read(path.with_suffix(".json"))
     assert card.training["fine_tuned_from"]["from"].endswith("tiny.pt")
+    assert card.outputs[-1] == "nuclei.centre"
     with pytest.raises(InvalidArgumentError, match="widths"):
-        _init_from(UNet(1, 2, widths=(16, 32, 64)), out / "tiny.pt")
+        _init_from(UNet(1, 3, widths=(16, 32, 64)), out / "tiny.pt")
     with pytest.raises(InputNotFoundError, match="no torch weights"):
         train_model(
             tiny_data, model_name="x", out_dir=tmp_path / "x", from_model="no-such-model", **TINY
         )
+
+
+def test_fine_tuning_keeps_the_maps_of_the_model_it_starts_from(tiny_data, tmp_path):
+    plain = train_model(tiny_data, model_name="plain", out_dir=tmp_path / "plain", centre=False,
+                        **{**TINY, "epochs": 1})
+    assert ModelCard.read(plain.with_suffix(".json")).outputs == [
+        "nuclei.foreground", "nuclei.distance"]
+    # No centre map in the weights fine-tuned from: none in the new model either ...
+    tuned = train_model(tiny_data, model_name="tuned", out_dir=tmp_path / "tuned",
+                        from_model=plain.with_suffix(".pt"), **{**TINY, "epochs": 1})
+    card = ModelCard.read(tuned.with_suffix(".json"))
+    assert card.maps("nuclei") == ["foreground", "distance"]
+    assert card.training["fine_tuned_from"]["reinitialised"] == []
+    # ... unless asked for: then only the output layer starts afresh.
+    more = train_model(tiny_data, model_name="more", out_dir=tmp_path / "more", centre=True,
+                       from_model=plain.with_suffix(".pt"), **{**TINY, "epochs": 1})
+    card = ModelCard.read(more.with_suffix(".json"))
+    assert card.maps("nuclei") == ["foreground", "distance", "centre"]
+    assert card.training["fine_tuned_from"]["reinitialised"] == ["head.bias", "head.weight"]
 
 
 def test_export_matches_torch(tmp_path):

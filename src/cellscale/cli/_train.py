@@ -58,6 +58,14 @@ def train(
         typer.Option("--test-data", help="Held-out folder scored for the model card (repeat)."),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    centre: Annotated[
+        bool | None,
+        typer.Option(
+            "--centre/--no-centre",
+            help="Learn a centre map that seeds one instance per object (default: as the "
+            "model fine-tuned from, else on).",
+        ),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Output folder; default ./NAME. Resumes a checkpoint there."),
@@ -75,6 +83,8 @@ def train(
         extra["steps_per_epoch"] = steps_per_epoch
     if test_data:
         extra["test_data"] = [str(p) for p in test_data]
+    if centre is not None:
+        extra["centre"] = centre
     start = time.perf_counter()
     path = train_model(
         [str(p) for p in data],

@@ -107,18 +107,22 @@ def _labels(spec: _Spec, block: np.ndarray) -> dict[str, np.ndarray]:
     shape = data.shape[1:]
     if not data.any():
         return {c: np.zeros(shape, np.uint32) for c in spec.compartments}
-    keep = [card.output_index(c, kind) for c in spec.compartments
-            for kind in ("foreground", "distance")]
+    kinds = {c: card.maps(c) for c in spec.compartments}
+    keep = [card.output_index(c, kind) for c in spec.compartments for kind in kinds[c]]
     overlap = default_overlap(card.inputs.diameter_range[1], card.inputs.size_multiple)
     maps = predict_tiled(model.predict, data, tile_size=spec.tile_size, overlap=overlap,
                          size_multiple=card.inputs.size_multiple, batch_size=spec.batch_size,
                          keep=keep)
     del data
     post = card.postprocess
-    return {c: instances_from_maps(maps[2 * k], maps[2 * k + 1],
-                                   foreground_threshold=post.foreground_threshold,
-                                   seed_threshold=post.seed_threshold, min_size=post.min_size)
-            for k, c in enumerate(spec.compartments)}
+    out, start = {}, 0
+    for c in spec.compartments:
+        own = dict(zip(kinds[c], maps[start:start + len(kinds[c])]))
+        start += len(kinds[c])
+        out[c] = instances_from_maps(own["foreground"], own["distance"], centre=own.get("centre"),
+                                     foreground_threshold=post.foreground_threshold,
+                                     seed_threshold=post.seed_threshold, min_size=post.min_size)
+    return out
 
 
 def _segment_chunk(spec: _Spec, chunk: Chunk) -> dict[str, Any]:

@@ -15,8 +15,11 @@ writes it, and inference, which reads it:
 
 Output names are ``"<object>.<map>"``: ``object`` is ``nuclei`` or ``cells``
 and ``map`` is ``foreground`` (probability that a pixel belongs to an
-object) or ``distance`` (distance to the object's boundary divided by the
-object's largest such distance: 1 at its centre, near 0 at its edge).
+object), ``distance`` (distance to the object's boundary divided by the
+object's largest such distance: 1 at its centre, near 0 at its edge) or
+``centre`` (optional: a blob around one central point of each object, which
+seeds the instances; see :func:`cellscale.segment.centre_from_labels`). Every
+object kind has a ``foreground`` and a ``distance`` map.
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cellscale.errors import FileFormatError
 
-__all__ = ["OUTPUT_MAPS", "ModelCard", "ModelInputs", "Normalisation", "PostProcess", "sha256_of"]
+__all__ = ["OUTPUT_MAPS", "REQUIRED_MAPS", "ModelCard", "ModelInputs", "Normalisation", "PostProcess", "sha256_of"]
 
 #: The maps a segmentation network may output, per object kind.
-OUTPUT_MAPS = ("foreground", "distance")
+OUTPUT_MAPS = ("foreground", "distance", "centre")
+#: The maps every object kind must have.
+REQUIRED_MAPS = ("foreground", "distance")
 
 
 class _Strict(BaseModel):
@@ -72,7 +77,7 @@ class PostProcess(_Strict):
 
     #: A pixel is foreground when its foreground probability exceeds this.
     foreground_threshold: float = Field(0.5, gt=0, lt=1)
-    #: Seeds are connected regions where the distance map exceeds this.
+    #: Seeds are connected regions where the centre map (else the distance map) exceeds this.
     seed_threshold: float = Field(0.5, gt=0, lt=1)
     #: Objects smaller than this many pixels are dropped.
     min_size: int = Field(8, ge=0)
@@ -114,6 +119,10 @@ class ModelCard(_Strict):
         """Channel of the output map ``"<obj>.<kind>"``."""
         return self.outputs.index(f"{obj}.{kind}")
 
+    def maps(self, obj: str) -> list[str]:
+        """The maps of object kind ``obj`` in :data:`OUTPUT_MAPS` order, e.g. ``["foreground", "distance"]``."""
+        return [kind for kind in OUTPUT_MAPS if f"{obj}.{kind}" in self.outputs]
+
     # -- files --------------------------------------------------------------------
     @classmethod
     def read(cls, path: str | os.PathLike[str]) -> ModelCard:
@@ -136,7 +145,13 @@ class ModelCard(_Strict):
             obj, _, kind = name.partition(".")
             if obj not in ("nuclei", "cells") or kind not in OUTPUT_MAPS:
                 raise FileFormatError(
-                    f"{path}: output {name!r} is not '<nuclei|cells>.<foreground|distance>'"
+                    f"{path}: output {name!r} is not '<nuclei|cells>.<{'|'.join(OUTPUT_MAPS)}>'"
+                )
+        for obj in card.objects():
+            missing = [k for k in REQUIRED_MAPS if f"{obj}.{k}" not in card.outputs]
+            if missing:
+                raise FileFormatError(
+                    f"{path}: outputs have no {', '.join(f'{obj}.{k}' for k in missing)} map"
                 )
         return card
 

@@ -4,8 +4,9 @@
 :func:`segment`                          one image, with a shipped or given model
 :class:`Segmenter`                       a model loaded once, for many images
 :func:`segment_classical`                threshold + distance transform + watershed
-:func:`instances_from_maps`              network maps (foreground, distance) → labels
-:func:`maps_from_labels`                 the maps a perfect network would output
+:func:`instances_from_maps`              network maps (foreground, distance, centre) → labels
+:func:`maps_from_labels`                 the foreground and distance maps of a label image
+:func:`centre_from_labels`               the centre map of a label image
 :func:`normalise`                        per-channel percentile normalisation
 :func:`percentile_range`                 the (low, high) values normalisation maps to 0, 1
 :func:`apply_ranges`                     normalise with given ranges (e.g. of a whole image)
@@ -21,7 +22,12 @@ imports torch.
 from cellscale.segment._classical import segment_classical
 from cellscale.segment._inputs import select_channels
 from cellscale.segment._normalise import MAX_SAMPLES, apply_ranges, normalise, percentile_range
-from cellscale.segment._postprocess import instances_from_maps, maps_from_labels, relabel_sequential
+from cellscale.segment._postprocess import (
+    centre_from_labels,
+    instances_from_maps,
+    maps_from_labels,
+    relabel_sequential,
+)
 from cellscale.segment._segment import CLASSICAL, Segmenter, segment
 from cellscale.segment._tiling import default_overlap, predict_tiled
 
@@ -30,6 +36,7 @@ __all__ = [
     "MAX_SAMPLES",
     "Segmenter",
     "apply_ranges",
+    "centre_from_labels",
     "default_overlap",
     "instances_from_maps",
     "maps_from_labels",

@@ -193,16 +193,18 @@ class Segmenter:
         Returns
         -------
         dict of str to ndarray of float32, shape (y, x)
-            ``"<compartment>.foreground"`` and ``"<compartment>.distance"``.
+            ``"<compartment>.foreground"``, ``"<compartment>.distance"`` and,
+            when the model has one, ``"<compartment>.centre"``.
         """
         if self.model is None:
             raise InvalidArgumentError(f"model {self.name!r} has no network maps")
         self.timings = {"normalise": 0.0, "network": 0.0, "postprocess": 0.0}
         data = self._normalised(self._channels(image, axes))
-        names = (f"{self.compartment}.foreground", f"{self.compartment}.distance")
+        kinds = self.model.card.maps(self.compartment)
         if not data.any():
-            return {name: np.zeros(data.shape[1:], np.float32) for name in names}
-        return dict(zip(names, self._network(data)))
+            return {f"{self.compartment}.{k}": np.zeros(data.shape[1:], np.float32)
+                    for k in kinds}
+        return {f"{self.compartment}.{k}": m for k, m in self._network(data).items()}
 
     def __call__(self, image: Any, *, axes: str | None = None) -> np.ndarray:
         """Segment one 2-D image.
@@ -295,19 +297,22 @@ class Segmenter:
 
     def _decode(self, data: np.ndarray) -> np.ndarray:
         """Network maps, then instances; adds to the timings."""
-        foreground, distance = self._network(data)
+        maps = self._network(data)
         t0 = time.perf_counter()
         post = self.model.card.postprocess  # type: ignore[union-attr]
         labels = instances_from_maps(
-            foreground, distance, foreground_threshold=post.foreground_threshold,
+            maps["foreground"], maps["distance"], centre=maps.get("centre"),
+            foreground_threshold=post.foreground_threshold,
             seed_threshold=post.seed_threshold, min_size=post.min_size,
         )
         self.timings["postprocess"] += time.perf_counter() - t0
         return labels
 
-    def _network(self, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _network(self, data: np.ndarray) -> dict[str, np.ndarray]:
+        """The compartment's maps, by kind (``"foreground"``, ``"distance"``, ``"centre"``)."""
         card = self.model.card  # type: ignore[union-attr]
-        keep = [card.output_index(self.compartment, kind) for kind in ("foreground", "distance")]
+        kinds = card.maps(self.compartment)
+        keep = [card.output_index(self.compartment, kind) for kind in kinds]
         t0 = time.perf_counter()
         maps = predict_tiled(
             self.model.predict, data, tile_size=self.tile_size,  # type: ignore[union-attr]
@@ -316,7 +321,7 @@ class Segmenter:
             predict_many=getattr(self.model, "predict_many", None),
         )
         self.timings["network"] += time.perf_counter() - t0
-        return maps[0], maps[1]
+        return dict(zip(kinds, maps))
 
 
 def segment(

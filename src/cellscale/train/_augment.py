@@ -3,9 +3,9 @@
 A patch is cut from an image at a random scale, so that object diameters
 span the model's working range whatever the training images hold, then
 flipped/rotated, and its intensities distorted (gamma, scale, offset, blur,
-noise). Labels are resampled with nearest neighbours and the distance target
-(normalised to each object's largest distance, hence nearly scale-free) with
-linear interpolation.
+noise). Labels are resampled with nearest neighbours and the distance and
+centre targets (both relative to each object's size, hence nearly
+scale-free) with linear interpolation.
 """
 
 from __future__ import annotations
@@ -97,8 +97,9 @@ def random_patch(
     Returns
     -------
     x : ndarray of float32, shape (C, size, size)
-    y : ndarray of float32, shape (2 * K_obj, size, size)
-        Foreground and distance targets of each object kind, interleaved.
+    y : ndarray of float32, shape (M * K_obj, size, size)
+        Foreground, distance and (when ``item.centre`` is set) centre targets
+        of each object kind, interleaved: M = 2 or 3.
     """
     aug = options.enabled
     scale = _scale(item, rng, options) if aug else 1.0
@@ -108,27 +109,34 @@ def random_patch(
     x0 = int(rng.integers(min(0, w - src), max(0, w - src) + 1))
     img = _crop(item.image, y0, x0, src, 0.0)
     lab = _crop(item.labels, y0, x0, src, 0)
-    dist = _crop(item.distance, y0, x0, src, 0.0)
+    # Distance and centre targets travel together (resampled alike).
+    soft = _crop(item.distance if item.centre is None
+                 else np.concatenate([item.distance, item.centre]), y0, x0, src, 0.0)
     if aug:
         k = int(rng.integers(4))
         flip = bool(rng.integers(2))
-        img, lab, dist = (np.rot90(a, k, axes=(1, 2)) for a in (img, lab, dist))
+        img, lab, soft = (np.rot90(a, k, axes=(1, 2)) for a in (img, lab, soft))
         if flip:
-            img, lab, dist = (a[:, :, ::-1] for a in (img, lab, dist))
-        img, lab, dist = (np.ascontiguousarray(a) for a in (img, lab, dist))
+            img, lab, soft = (a[:, :, ::-1] for a in (img, lab, soft))
+        img, lab, soft = (np.ascontiguousarray(a) for a in (img, lab, soft))
         if scale < 0.9:  # anti-alias before shrinking
             sigma = 0.5 * math.sqrt(1.0 / scale**2 - 1.0)
             img = ndi.gaussian_filter(img, (0, sigma, sigma))
     img = _resample(img, scale, size, 1)
     lab = _resample(lab, scale, size, 0)
-    dist = _resample(dist, scale, size, 1)
+    soft = _resample(soft, scale, size, 1)
     fg = (lab > 0).astype(np.float32)
-    dist = np.where(fg > 0, np.clip(dist, 0.0, 1.0), 0.0).astype(np.float32)
+    n_obj = fg.shape[0]
+    soft = np.where(np.tile(fg, (soft.shape[0] // n_obj, 1, 1)) > 0,
+                    np.clip(soft, 0.0, 1.0), 0.0).astype(np.float32)
     if aug:
         img = _intensity(img, rng, options)
-    target = np.empty((2 * fg.shape[0], size, size), np.float32)
-    target[0::2] = fg
-    target[1::2] = dist
+    m = 1 + soft.shape[0] // n_obj
+    target = np.empty((m * n_obj, size, size), np.float32)
+    target[0::m] = fg
+    target[1::m] = soft[:n_obj]
+    if m == 3:
+        target[2::m] = soft[n_obj:]
     return img.astype(np.float32, copy=False), target
 
 

@@ -26,7 +26,7 @@ class TrainConfig(BaseModel):
     channels: tuple[str, ...] = ("DNA",)
     """Input channel names, in the network's order."""
     outputs: tuple[str, ...] = ("nuclei",)
-    """Object kinds to segment; each adds a foreground and a distance map."""
+    """Object kinds to segment; each adds a foreground, a distance and (``centre``) a centre map."""
     from_model: str | None = None
     """Start from these weights: a shipped model name or a ``.pt`` file (fine-tuning)."""
     epochs: int = Field(60, ge=1)
@@ -55,6 +55,12 @@ class TrainConfig(BaseModel):
     """Feature channels per U-Net level (see :mod:`cellscale.train._unet`)."""
     distance_weight: float = Field(1.0, ge=0)
     """Weight of the distance loss relative to the foreground loss."""
+    centre: bool | None = None
+    """Also learn a centre map per object kind, whose peaks seed the instances (one per object,
+    whatever its shape; see :func:`cellscale.segment.centre_from_labels`). Default: as the model
+    fine-tuned from (``from_model``), else True."""
+    centre_weight: float = Field(1.0, ge=0)
+    """Weight of the centre loss relative to the foreground loss."""
     max_minutes: float | None = Field(None, gt=0)
     """Training wall-time budget: the learning-rate schedule follows it and training stops when it is spent (the best weights are kept)."""
     data_description: str = ""

@@ -4,9 +4,10 @@ Each image is read with :func:`cellscale.io.read`, its channels picked by name
 and normalised per image and channel exactly as the model card says inference
 will (percentiles 1 and 99.8 mapped to 0 and 1, with
 :func:`cellscale.segment.normalise`, the function inference uses). Targets come from the label
-images through :func:`cellscale.segment._postprocess.maps_from_labels`, the
-same definition the post-processing decodes, computed once on the whole
-image (so objects cut by a patch edge keep their true distances).
+images through :func:`cellscale.segment._postprocess.maps_from_labels` (and
+``centre_from_labels``), the same definitions the post-processing decodes,
+computed once on the whole image (so objects cut by a patch edge keep their
+true distances and centres).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 from cellscale.errors import InputNotFoundError, InvalidImageError
 from cellscale.io._dataset import find_pairs
 from cellscale.segment._normalise import normalise
-from cellscale.segment._postprocess import maps_from_labels
+from cellscale.segment._postprocess import centre_from_labels, maps_from_labels
 from cellscale.train._augment import AugmentOptions, random_patch
 
 __all__ = ["PERCENTILES", "Item", "PatchSampler", "load_items", "normalise"]
@@ -38,6 +39,7 @@ class Item:
     labels: np.ndarray  # (K_obj, H, W) uint32
     distance: np.ndarray  # (K_obj, H, W) float32
     diameter: float  # median equivalent diameter of the first object kind, pixels
+    centre: np.ndarray | None = None  # (K_obj, H, W) float32, when the model learns centres
 
 
 def _pick_channels(path: Path, channels: Sequence[str]) -> np.ndarray:
@@ -92,7 +94,9 @@ def _median_diameter(labels: np.ndarray) -> float:
     return float(2.0 * np.sqrt(np.median(areas) / np.pi))
 
 
-def load_items(pairs: Sequence[tuple[Path, Sequence[Path]]], channels: Sequence[str]) -> list[Item]:
+def load_items(
+    pairs: Sequence[tuple[Path, Sequence[Path]]], channels: Sequence[str], *, centre: bool = False
+) -> list[Item]:
     """Read image/labels pairs and compute their targets.
 
     Parameters
@@ -101,12 +105,19 @@ def load_items(pairs: Sequence[tuple[Path, Sequence[Path]]], channels: Sequence[
         An image and one label image per output object kind (in output order).
     channels : sequence of str
         Channel names to take from each image, in the network's input order.
+    centre : bool
+        Also compute the centre maps (for models that learn them).
     """
     items = []
     for image_path, label_paths in pairs:
         image = _pick_channels(Path(image_path), channels)
         labels = np.stack([_read_labels(Path(p), image.shape[1:]) for p in label_paths])
         distance = np.stack([maps_from_labels(lab)[1] for lab in labels])
+        centres = (
+            np.stack([centre_from_labels(lab, d) for lab, d in zip(labels, distance)])
+            if centre
+            else None
+        )
         items.append(
             Item(
                 Path(image_path),
@@ -114,6 +125,7 @@ def load_items(pairs: Sequence[tuple[Path, Sequence[Path]]], channels: Sequence[
                 labels,
                 distance,
                 _median_diameter(labels[0]),
+                centres,
             )
         )
     return items
@@ -138,8 +150,9 @@ class PatchSampler:
         self.weights = area / area.sum()
 
     def batch(self, rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
-        """``size`` patches: inputs ``(B, C, P, P)`` and targets ``(B, 2K, P, P)``
-        ordered like the outputs (foreground, distance of each object kind)."""
+        """``size`` patches: inputs ``(B, C, P, P)`` and targets ``(B, M K, P, P)``
+        ordered like the outputs (foreground, distance and, when the items
+        have them, centre of each object kind: M = 2 or 3)."""
         xs, ys = [], []
         for _ in range(size):
             item = self.items[int(rng.choice(len(self.items), p=self.weights))]

@@ -52,10 +52,17 @@ def predict_maps(session: Any, image: np.ndarray, multiple: int) -> np.ndarray:
     )
 
 
-def _decode(maps: np.ndarray, k: int, post: PostProcess) -> np.ndarray:
+#: The maps of a network without centre maps.
+PLAIN_MAPS = ("foreground", "distance")
+
+
+def _decode(maps: np.ndarray, k: int, post: PostProcess, kinds: Sequence[str]) -> np.ndarray:
+    """Instances of object kind ``k`` from all output maps (``len(kinds)`` per kind)."""
+    own = dict(zip(kinds, maps[len(kinds) * k : len(kinds) * (k + 1)]))
     return instances_from_maps(
-        maps[2 * k],
-        maps[2 * k + 1],
+        own["foreground"],
+        own["distance"],
+        centre=own.get("centre"),
         foreground_threshold=post.foreground_threshold,
         seed_threshold=post.seed_threshold,
         min_size=post.min_size,
@@ -76,12 +83,16 @@ def evaluate(
     labels: Sequence[np.ndarray],
     outputs: Sequence[str],
     post: PostProcess,
+    kinds: Sequence[str] = PLAIN_MAPS,
 ) -> dict[str, Any]:
-    """Data-set F1@0.5, AP@0.5 and mean AP (0.5:0.95) per object kind."""
+    """Data-set F1@0.5, AP@0.5 and mean AP (0.5:0.95) per object kind.
+
+    ``kinds`` names the maps each object kind has, in output order.
+    """
     scores: dict[str, Any] = {}
     for k, obj in enumerate(outputs):
         result = aggregate(
-            match_instances(lab[k], _decode(m, k, post)) for m, lab in zip(maps, labels)
+            match_instances(lab[k], _decode(m, k, post, kinds)) for m, lab in zip(maps, labels)
         )
         scores[obj] = {
             "f1@0.5": round(result.f1_at(0.5), 4),
@@ -97,14 +108,17 @@ def evaluate(
 
 
 def tune_postprocess(
-    maps: Sequence[np.ndarray], labels: Sequence[np.ndarray], outputs: Sequence[str]
+    maps: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    outputs: Sequence[str],
+    kinds: Sequence[str] = PLAIN_MAPS,
 ) -> PostProcess:
     """Thresholds with the best mean F1@0.5 over object kinds on (validation) images."""
     best, best_score = PostProcess(), -1.0
     for fg in (0.4, 0.5, 0.6):
         for seed in (0.3, 0.4, 0.5, 0.6, 0.7):
             post = PostProcess(foreground_threshold=fg, seed_threshold=seed, min_size=8)
-            scores = evaluate(maps, labels, outputs, post)
+            scores = evaluate(maps, labels, outputs, post, kinds)
             score = float(np.mean([scores[o]["f1@0.5"] for o in outputs]))
             if score > best_score + 1e-4:
                 best, best_score = post, score

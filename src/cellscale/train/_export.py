@@ -30,9 +30,13 @@ OPSET = 17
 TOLERANCE = 1e-4
 
 
-def output_names(outputs: Sequence[str]) -> list[str]:
+#: The maps of networks trained without centre maps (and of old weight files).
+PLAIN_MAPS = ("foreground", "distance")
+
+
+def output_names(outputs: Sequence[str], maps: Sequence[str] = PLAIN_MAPS) -> list[str]:
     """Card output names, e.g. ``["nuclei.foreground", "nuclei.distance"]``."""
-    return [f"{obj}.{kind}" for obj in outputs for kind in ("foreground", "distance")]
+    return [f"{obj}.{kind}" for obj in outputs for kind in maps]
 
 
 def export_onnx(model: UNet, path: Path, *, check_size: int = 64) -> float:
@@ -83,7 +87,12 @@ def export_onnx(model: UNet, path: Path, *, check_size: int = 64) -> float:
 
 
 def save_weights(
-    model: UNet, path: Path, *, channels: Sequence[str], outputs: Sequence[str]
+    model: UNet,
+    path: Path,
+    *,
+    channels: Sequence[str],
+    outputs: Sequence[str],
+    maps: Sequence[str] = PLAIN_MAPS,
 ) -> None:
     """Save the state dict and architecture (what fine-tuning starts from)."""
     torch.save(
@@ -92,6 +101,7 @@ def save_weights(
             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "channels": list(channels),
             "outputs": list(outputs),
+            "maps": list(maps),
         },
         path,
     )
@@ -118,6 +128,7 @@ def write_model(
     channels: Sequence[str],
     outputs: Sequence[str],
     postprocess: PostProcess,
+    maps: Sequence[str] = PLAIN_MAPS,
     training: dict[str, Any],
     metrics: dict[str, Any],
     diameter_range: tuple[float, float] = (8.0, 40.0),
@@ -144,7 +155,7 @@ def write_model(
         diff = None
         if Path(network).resolve() != onnx_path.resolve():
             onnx_path.write_bytes(Path(network).read_bytes())
-    save_weights(model, out_dir / f"{name}.pt", channels=channels, outputs=outputs)
+    save_weights(model, out_dir / f"{name}.pt", channels=channels, outputs=outputs, maps=maps)
     card = ModelCard(
         name=name,
         version="1",
@@ -156,7 +167,7 @@ def write_model(
             size_multiple=model.size_multiple,
             diameter_range=diameter_range,
         ),
-        outputs=output_names(outputs),
+        outputs=output_names(outputs, maps),
         postprocess=postprocess,
         training={
             **training,

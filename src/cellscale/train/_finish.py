@@ -46,6 +46,7 @@ def finish(
     steps,
     finetune,
     command,
+    maps=("foreground", "distance"),
 ) -> Path:
     duration = time.perf_counter() - started
     tmp = out_dir / f"{config.model_name}.onnx"
@@ -66,7 +67,7 @@ def finish(
     multiple = model.size_multiple
     val_items = [items[i] for i in val_idx] or [items[i] for i in train_idx]
     val_maps = all_maps(tmp, [it.image for it in val_items], multiple, config.threads)
-    post = tune_postprocess(val_maps, [it.labels for it in val_items], config.outputs)
+    post = tune_postprocess(val_maps, [it.labels for it in val_items], config.outputs, maps)
     if config.test_data:
         test_pairs = gather_pairs(config.test_data, config.outputs)
         test_items = load_items(test_pairs, config.channels)
@@ -75,7 +76,7 @@ def finish(
         test_items = val_items
         test_desc = f"the {len(val_items)} validation images (held out from training by image)"
     test_maps = all_maps(tmp, [it.image for it in test_items], multiple, config.threads)
-    metrics = evaluate(test_maps, [it.labels for it in test_items], config.outputs, post)
+    metrics = evaluate(test_maps, [it.labels for it in test_items], config.outputs, post, maps)
     metrics["data"] = test_desc
     metrics["postprocess"] = (
         f"cellscale.segment._postprocess.instances_from_maps (method={POSTPROCESS_METHOD!r})"
@@ -113,6 +114,7 @@ def finish(
         channels=config.channels,
         outputs=config.outputs,
         postprocess=post,
+        maps=maps,
         training=training,
         metrics=metrics,
         description=f"cellscale U-Net segmenting {' and '.join(config.outputs)} from "

@@ -51,6 +51,21 @@ def split(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
     return sorted(order[n_val:].tolist()), sorted(order[:n_val].tolist())
 
 
+def map_kinds(centre: bool) -> tuple[str, ...]:
+    """The maps a network learns per object kind."""
+    return ("foreground", "distance", "centre") if centre else ("foreground", "distance")
+
+
+def _learns_centre(config: TrainConfig) -> bool:
+    """``config.centre``, else whether the model fine-tuned from has centre maps, else True."""
+    if config.centre is not None:
+        return config.centre
+    if config.from_model:
+        saved = load_weights(resolve_from_model(config.from_model))
+        return "centre" in saved.get("maps", ("foreground", "distance"))
+    return True
+
+
 # -- weights ----------------------------------------------------------------------------------
 def resolve_from_model(name: str) -> Path:
     """The ``.pt`` file of a shipped model name, a ``.pt`` path, or a folder/ONNX path beside one."""
@@ -106,15 +121,30 @@ def learning_rate(peak: float, done: float, *, warmup: float = 0.05) -> float:
 
 
 # -- loss -------------------------------------------------------------------------------------
-def loss_fn(logits: torch.Tensor, target: torch.Tensor, distance_weight: float) -> torch.Tensor:
-    """BCE on foreground + weighted BCE on the distance (soft targets), per object kind."""
-    fg_t, d_t = target[:, 0::2], target[:, 1::2]
-    fg_loss = F.binary_cross_entropy_with_logits(logits[:, 0::2], fg_t)
+def loss_fn(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    distance_weight: float,
+    *,
+    n_maps: int = 2,
+    centre_weight: float = 1.0,
+) -> torch.Tensor:
+    """BCE on foreground + weighted BCE on the distance and centre maps (soft targets).
+
+    Channels are ``n_maps`` per object kind: foreground, distance and, when
+    ``n_maps == 3``, centre. The soft maps' BCE counts background pixels
+    :data:`BACKGROUND_DISTANCE_WEIGHT` times as much as object pixels.
+    """
+    fg_t = target[:, 0::n_maps]
+    loss = F.binary_cross_entropy_with_logits(logits[:, 0::n_maps], fg_t)
     weight = fg_t + BACKGROUND_DISTANCE_WEIGHT * (1.0 - fg_t)
-    d_loss = F.binary_cross_entropy_with_logits(
-        logits[:, 1::2], d_t, weight=weight, reduction="sum"
-    )
-    return fg_loss + distance_weight * d_loss / weight.sum().clamp(min=1.0)
+    norm = weight.sum().clamp(min=1.0)
+    for k, w in ((1, distance_weight), (2, centre_weight))[: n_maps - 1]:
+        soft = F.binary_cross_entropy_with_logits(
+            logits[:, k::n_maps], target[:, k::n_maps], weight=weight, reduction="sum"
+        )
+        loss = loss + w * soft / norm
+    return loss
 
 
 # -- progress ---------------------------------------------------------------------------------
@@ -161,8 +191,14 @@ def _val_loss(
     total = 0.0
     for i in range(0, len(x), config.batch_size):
         xb, yb = x[i : i + config.batch_size].to(device), y[i : i + config.batch_size].to(device)
-        total += float(loss_fn(model.logits(xb), yb, config.distance_weight)) * len(xb)
+        total += float(_loss(model, xb, yb, config)) * len(xb)
     return total / len(x)
+
+
+def _loss(model: UNet, x: torch.Tensor, y: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+    n_maps = model.out_channels // len(config.outputs)
+    return loss_fn(model.logits(x), y, config.distance_weight, n_maps=n_maps,
+                   centre_weight=config.centre_weight)
 
 
 def run_training(
@@ -183,14 +219,16 @@ def run_training(
     (out_dir / "config.json").write_text(config.model_dump_json(indent=2) + "\n", encoding="utf-8")
     train_idx, val_idx = split(len(pairs), config.val_fraction, config.seed)
     log.info("reading %d training and %d validation images", len(train_idx), len(val_idx))
-    items = load_items(pairs, config.channels)
+    kinds = map_kinds(_learns_centre(config))
+    items = load_items(pairs, config.channels, centre="centre" in kinds)
     train_items = [items[i] for i in train_idx]
     val_items = [items[i] for i in val_idx] or train_items
     sampler = PatchSampler(train_items, config.patch_size, config.augment)
     val_x, val_y = _validation_set(val_items, config)
 
     torch.manual_seed(config.seed)
-    model = UNet(len(config.channels), 2 * len(config.outputs), widths=config.widths).to(device)
+    model = UNet(len(config.channels), len(kinds) * len(config.outputs), widths=config.widths)
+    model = model.to(device)
     finetune = (
         _init_from(model, resolve_from_model(config.from_model)) if config.from_model else None
     )
@@ -246,7 +284,7 @@ def run_training(
                     group["lr"] = learning_rate(config.lr, done)
                 x, y = sampler.batch(rng, config.batch_size)
                 x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
-                loss = loss_fn(model.logits(x), y, config.distance_weight)
+                loss = _loss(model, x, y, config)
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()
@@ -273,7 +311,8 @@ def run_training(
             if val < state["best"]:
                 state["best"], state["bad"] = val, 0
                 save_weights(
-                    model, out_dir / "best.pt", channels=config.channels, outputs=config.outputs
+                    model, out_dir / "best.pt", channels=config.channels, outputs=config.outputs,
+                    maps=kinds,
                 )
             else:
                 state["bad"] += 1
@@ -306,6 +345,7 @@ def run_training(
         steps=steps,
         finetune=finetune,
         command=command,
+        maps=kinds,
     )
 
 

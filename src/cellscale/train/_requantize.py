@@ -80,6 +80,7 @@ def requantize(
         raise OutputExistsError(f"{out_dir} exists and is not empty (use overwrite=True)")
     out_dir.mkdir(parents=True, exist_ok=True)
     objects = card.objects()
+    kinds = card.maps(objects[0])
     train_items = load_items(gather_pairs(data, objects), card.inputs.channels)
     calibration = calibration_crops([it.image for it in train_items], size=256)
     network = card_path.parent / card.file
@@ -92,7 +93,8 @@ def requantize(
             export_diff = export_onnx(load_network(pt), network)
             maps = all_maps(network, [it.image for it in test_items], card.inputs.size_multiple,
                             threads)
-            scored = evaluate(maps, [it.labels for it in test_items], objects, card.postprocess)
+            scored = evaluate(maps, [it.labels for it in test_items], objects, card.postprocess,
+                              kinds)
             float_metrics = {o: scored[o] for o in objects}
             diff = quantize_int8(network, target, calibration)
         finally:
@@ -101,7 +103,8 @@ def requantize(
         diff = quantize_int8(network, target, calibration)
 
     maps = all_maps(target, [it.image for it in test_items], card.inputs.size_multiple, threads)
-    metrics = evaluate(maps, [it.labels for it in test_items], objects, card.postprocess)
+    metrics = evaluate(maps, [it.labels for it in test_items], objects, card.postprocess,
+                              kinds)
     metrics["data"] = f"{len(test_items)} held-out images in {', '.join(test_data)}"
     for key in ("postprocess",):
         if key in card.metrics:
