@@ -129,10 +129,12 @@ def test_output_maps_are_checked(tmp_path, make_model):
     model = load_model(make_model(tmp_path / "ok", outputs=with_centre).card)
     assert model.card.maps("cells") == ["foreground", "distance", "centre"]
     bad = make_model(tmp_path / "flow", outputs=("cells.foreground", "cells.flow"))
-    with pytest.raises(FileFormatError, match=r"'cells\.flow' is not .*foreground\|distance\|centre"):
+    with pytest.raises(FileFormatError,
+                       match=r"'cells\.flow' is not .*foreground\|distance\|centre"):
         load_model(bad.card)
     lone = make_model(tmp_path / "lone", outputs=("cells.foreground", "cells.centre"))
-    with pytest.raises(FileFormatError, match=r"lone[/\\]tiny\.json: outputs have no cells\.distance"):
+    with pytest.raises(FileFormatError,
+                       match=r"lone[/\\]tiny\.json: outputs have no cells\.distance"):
         load_model(lone.card)
 
 

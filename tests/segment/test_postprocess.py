@@ -92,6 +92,26 @@ def test_centre_seeds_keep_an_irregular_object_whole():
     assert match_instances(lab, out).f1_at(0.9) == 1.0
 
 
+def test_centre_seeds_are_never_taken_over(crowded):
+    """On noisy maps every seed ends up whole inside one object of its own."""
+    from cellscale.segment._label import label
+
+    rng = np.random.default_rng(4)
+    gt = crowded[0]
+    fg, dist = maps_from_labels(gt)
+    centre = centre_from_labels(gt, dist)
+    noisy = [np.clip(m + rng.normal(0, 0.15, m.shape), 0, 1).astype(np.float32)
+             for m in (fg, dist, centre)]
+    out = instances_from_maps(noisy[0], noisy[1], centre=noisy[2], min_size=0)
+    seeds, n = label((noisy[0] > 0.5) & (noisy[2] > 0.5) & (noisy[1] > 0.35))
+    assert n > 50
+    got = out.ravel()[np.flatnonzero(seeds)]
+    ids = seeds.ravel()[np.flatnonzero(seeds)]
+    per_seed = [np.unique(got[ids == i]) for i in range(1, n + 1)]
+    assert all(len(v) == 1 and v[0] > 0 for v in per_seed)
+    assert len({int(v[0]) for v in per_seed}) == n
+
+
 def test_centre_seeds_recover_crowded_nuclei(crowded):
     for gt in crowded:
         fg, dist = maps_from_labels(gt)
@@ -147,6 +167,8 @@ def test_bad_maps_and_options():
         instances_from_maps(np.full((8, 8), np.nan), m)
     with pytest.raises(InvalidImageError, match="centre"):
         instances_from_maps(m, m, centre=np.zeros((9, 8)))
+    with pytest.raises(InvalidImageError, match="distance map has shape"):
+        centre_from_labels(np.ones((8, 8), np.int32), np.zeros((8, 9)))
     with pytest.raises(InvalidImageError, match="centre map holds NaN"):
         instances_from_maps(m, m, centre=np.full((8, 8), np.nan))
     with pytest.raises(InvalidArgumentError, match="seed_threshold"):

@@ -228,3 +228,27 @@ def test_float32_precision_skips_quantisation(tiny_data, tmp_path):
     card = ModelCard.read(path.with_suffix(".json"))
     assert card.precision == "float32" and "quantisation" not in card.training
     assert b"QuantizeLinear" not in path.read_bytes()
+
+
+def test_rescore_rewrites_thresholds_and_scores_only(trained, tiny_data, tmp_path):
+    """training/rescore.py: the card is re-tuned and re-scored; the network is untouched."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out, _ = trained
+    run = tmp_path / "run"
+    shutil.copytree(out, run)
+    card_path = run / "tiny.json"
+    before = ModelCard.read(card_path)
+    script = Path(__file__).resolve().parents[2] / "training" / "rescore.py"
+    subprocess.run([sys.executable, str(script), str(card_path), "--data", str(tiny_data),
+                    "--test-data", str(tiny_data), "--threads", "1"],
+                   check=True, capture_output=True, text=True)
+    after = ModelCard.read(card_path)
+    assert after.sha256 == before.sha256 == sha256_of(run / "tiny.onnx")
+    assert after.outputs == before.outputs and after.training == before.training
+    assert after.metrics["rescored"]["previous"]["nuclei"] == before.metrics["nuclei"]
+    assert after.metrics["nuclei"]["n_images"] == 4  # the whole "held-out" folder
+    assert not list(run.glob(".*.tmp"))

@@ -89,7 +89,10 @@ def chunk_size_for(memory_limit: int | None) -> int:
 
     Measured peak worker memory (``benchmarks/scale.py``; ONNX Runtime, one
     thread): about 350 MB with 1024-pixel chunks and 470-520 MB with 2048
-    (``nuclei`` and ``cells`` models), whatever the image size.
+    (``nuclei`` and ``cells`` models), whatever the image size. Measured
+    before the ``cells`` model gained its centre maps (session 5): its two
+    extra output planes add about 2 x 4 bytes per pixel, ~40 MB per 2048
+    chunk.
     """
     if memory_limit is None or memory_limit >= 15 * 10**8:
         return 2048

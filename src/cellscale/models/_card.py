@@ -34,7 +34,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cellscale.errors import FileFormatError
 
-__all__ = ["OUTPUT_MAPS", "REQUIRED_MAPS", "ModelCard", "ModelInputs", "Normalisation", "PostProcess", "sha256_of"]
+__all__ = [
+    "OUTPUT_MAPS",
+    "REQUIRED_MAPS",
+    "ModelCard",
+    "ModelInputs",
+    "Normalisation",
+    "PostProcess",
+    "sha256_of",
+]
 
 #: The maps a segmentation network may output, per object kind.
 OUTPUT_MAPS = ("foreground", "distance", "centre")
@@ -120,7 +128,10 @@ class ModelCard(_Strict):
         return self.outputs.index(f"{obj}.{kind}")
 
     def maps(self, obj: str) -> list[str]:
-        """The maps of object kind ``obj`` in :data:`OUTPUT_MAPS` order, e.g. ``["foreground", "distance"]``."""
+        """The maps of object kind ``obj``, in :data:`OUTPUT_MAPS` order.
+
+        E.g. ``["foreground", "distance"]``, or with ``"centre"`` after them.
+        """
         return [kind for kind in OUTPUT_MAPS if f"{obj}.{kind}" in self.outputs]
 
     # -- files --------------------------------------------------------------------

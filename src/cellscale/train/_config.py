@@ -58,7 +58,8 @@ class TrainConfig(BaseModel):
     centre: bool | None = None
     """Also learn a centre map per object kind, whose peaks seed the instances (one per object,
     whatever its shape; see :func:`cellscale.segment.centre_from_labels`). Default: as the model
-    fine-tuned from (``from_model``), else True."""
+    fine-tuned from (``from_model``), else True. Fine-tuning with another choice than the
+    starting model's re-initialises the output layer."""
     centre_weight: float = Field(1.0, ge=0)
     """Weight of the centre loss relative to the foreground loss."""
     max_minutes: float | None = Field(None, gt=0)

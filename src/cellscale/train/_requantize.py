@@ -27,7 +27,7 @@ from cellscale.errors import InvalidArgumentError, OutputExistsError
 from cellscale.models._card import ModelCard, sha256_of
 from cellscale.train._dataset import gather_pairs, load_items
 from cellscale.train._evaluate import all_maps, evaluate
-from cellscale.train._export import export_onnx, load_network
+from cellscale.train._export import export_onnx, load_network, output_names
 from cellscale.train._quantize import calibration_crops, quantize_int8
 
 __all__ = ["requantize"]
@@ -81,6 +81,11 @@ def requantize(
     out_dir.mkdir(parents=True, exist_ok=True)
     objects = card.objects()
     kinds = card.maps(objects[0])
+    if card.outputs != output_names(objects, kinds):
+        raise InvalidArgumentError(
+            f"{card_path}: outputs {card.outputs} are not the layout cellscale train writes "
+            f"(the same maps for every object kind, in the order {list(kinds)})"
+        )
     train_items = load_items(gather_pairs(data, objects), card.inputs.channels)
     calibration = calibration_crops([it.image for it in train_items], size=256)
     network = card_path.parent / card.file

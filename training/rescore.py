@@ -1,0 +1,73 @@
+"""Tune a model's post-processing thresholds again and re-score it, in its card.
+
+For when the decoder (:func:`cellscale.segment.instances_from_maps`) changes
+but the network does not: the thresholds are picked on the run's validation
+images and the held-out images are scored, exactly as ``cellscale train``
+does at the end of a run (:mod:`cellscale.train._finish`), with the network
+the card names. The card is rewritten in place (through a temporary file);
+the network and weights are untouched.
+
+Usage::
+
+    python training/rescore.py src/cellscale/models/weights/cells.json --data D/train --test-data D/test
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cellscale.models._card import ModelCard
+from cellscale.train._config import TrainConfig
+from cellscale.train._dataset import gather_pairs, load_items
+from cellscale.train._evaluate import all_maps, evaluate, tune_postprocess
+from cellscale.train._loop import split
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("card", type=Path)
+    parser.add_argument("--data", nargs="+", required=True, help="the training folders")
+    parser.add_argument("--test-data", nargs="+", required=True, help="the held-out folders")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+
+    card = ModelCard.read(args.card)
+    config = TrainConfig.model_validate(card.training["config"])
+    objects, kinds = card.objects(), card.maps(card.objects()[0])
+    channels = card.inputs.channels
+    # The validation images of the original run: the same split of the same folders.
+    pairs = gather_pairs(args.data, objects)
+    _, val_idx = split(len(pairs), config.val_fraction, config.seed)
+    val_items = load_items([pairs[i] for i in val_idx], channels)
+    test_items = load_items(gather_pairs(args.test_data, objects), channels)
+    network = args.card.parent / card.file
+    multiple = card.inputs.size_multiple
+
+    val_maps = all_maps(network, [it.image for it in val_items], multiple, args.threads)
+    post = tune_postprocess(val_maps, [it.labels for it in val_items], objects, kinds)
+    test_maps = all_maps(network, [it.image for it in test_items], multiple, args.threads)
+    metrics = evaluate(test_maps, [it.labels for it in test_items], objects, post, kinds)
+    for key in ("data", "postprocess"):
+        if key in card.metrics:
+            metrics[key] = card.metrics[key]
+    metrics["rescored"] = {
+        "previous_postprocess": card.postprocess.model_dump(),
+        "previous": {o: card.metrics.get(o) for o in objects},
+        "command": "python training/rescore.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    new = card.model_copy(update={"postprocess": post, "metrics": metrics})
+    tmp = args.card.with_name(f".{args.card.name}.tmp")
+    new.write(tmp)
+    tmp.replace(args.card)
+    for o in objects:
+        print(f"{o}: {card.metrics.get(o, {}).get('f1@0.5')} -> {metrics[o]['f1@0.5']} (F1@0.5)")
+    print(f"thresholds: {card.postprocess.model_dump()} -> {post.model_dump()}")
+
+
+if __name__ == "__main__":
+    main()
