@@ -113,3 +113,21 @@ def test_normalise_maps_percentiles_to_unit_range():
     out = normalise(img)
     assert np.percentile(out, 1) == pytest.approx(0.0, abs=1e-5)
     assert np.percentile(out, 99.8) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_dimming_scales_a_channel(items):
+    from cellscale.train._augment import _intensity
+
+    img = items[0].image
+    rng = np.random.default_rng(0)
+    still = dict(gamma=(1.0, 1.0), intensity_scale=(1.0, 1.0), offset=0.0, noise=0.0, blur=0.0)
+    pos = img >= 0  # (gamma, even 1.0, clips the few pixels below the 1st percentile)
+    out = _intensity(img, rng, AugmentOptions(dim=1.0, dim_range=(0.2, 0.2), **still))
+    np.testing.assert_allclose(out[pos], 0.2 * img[pos], rtol=1e-6)
+    same = _intensity(img, rng, AugmentOptions(dim=0.0, **still))
+    np.testing.assert_allclose(same[pos], img[pos])
+    # By default about a quarter of the channels are dimmed, by 0.1-0.75.
+    ratios = [float(_intensity(img, rng, AugmentOptions(**still)).max() / img.max())
+              for _ in range(200)]
+    dimmed = [r for r in ratios if r < 0.999]
+    assert 30 < len(dimmed) < 70 and min(dimmed) >= 0.1 - 1e-6 and max(dimmed) <= 0.75 + 1e-6
