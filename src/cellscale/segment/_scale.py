@@ -3,8 +3,9 @@
 A model is trained over a range of object diameters (its card's
 ``inputs.diameter_range``, 8-40 px for the shipped models), but is most
 accurate in the middle of it: ``benchmarks/working_range.py`` measures the
-shipped ``nuclei`` model, never resized, at F1@0.5 0.90-0.97 for 12-30 px
-nuclei and 0.77-0.90 at 8 and 40 px. So when objects are smaller than
+shipped ``nuclei`` model (session 5), never resized, at F1@0.5 0.92-0.98
+for 12-30 px nuclei and 0.78-0.92 at 8 and 40 px (0.87-0.96 with the
+resizing below). So when objects are smaller than
 :data:`SWEET_SPOT` ``[0]`` pixels, the image is enlarged (linear
 interpolation) to bring their median diameter to that size; when they are
 larger than ``[1]``, it is shrunk to bring them to :data:`LARGE_TARGET`
