@@ -23,7 +23,7 @@ from pathlib import Path
 from cellscale.models._card import ModelCard
 from cellscale.train._config import TrainConfig
 from cellscale.train._dataset import gather_pairs, load_items
-from cellscale.train._evaluate import all_maps, evaluate, tune_postprocess
+from cellscale.train._evaluate import tune_and_score
 from cellscale.train._loop import split
 
 
@@ -44,13 +44,10 @@ def main() -> None:
     _, val_idx = split(len(pairs), config.val_fraction, config.seed)
     val_items = load_items([pairs[i] for i in val_idx], channels)
     test_items = load_items(gather_pairs(args.test_data, objects), channels)
-    network = args.card.parent / card.file
-    multiple = card.inputs.size_multiple
-
-    val_maps = all_maps(network, [it.image for it in val_items], multiple, args.threads)
-    post = tune_postprocess(val_maps, [it.labels for it in val_items], objects, kinds)
-    test_maps = all_maps(network, [it.image for it in test_items], multiple, args.threads)
-    metrics = evaluate(test_maps, [it.labels for it in test_items], objects, post, kinds)
+    post, metrics = tune_and_score(
+        args.card.parent / card.file, val_items, test_items, objects, kinds,
+        card.inputs.size_multiple, args.threads,
+    )
     for key in ("data", "postprocess"):
         if key in card.metrics:
             metrics[key] = card.metrics[key]

@@ -120,7 +120,8 @@ def test_dimming_scales_a_channel(items):
 
     img = items[0].image
     rng = np.random.default_rng(0)
-    still = dict(gamma=(1.0, 1.0), intensity_scale=(1.0, 1.0), offset=0.0, noise=0.0, blur=0.0)
+    still = {"gamma": (1.0, 1.0), "intensity_scale": (1.0, 1.0), "offset": 0.0, "noise": 0.0,
+             "blur": 0.0}
     pos = img >= 0  # (gamma, even 1.0, clips the few pixels below the 1st percentile)
     out = _intensity(img, rng, AugmentOptions(dim=1.0, dim_range=(0.2, 0.2), **still))
     np.testing.assert_allclose(out[pos], 0.2 * img[pos], rtol=1e-6)

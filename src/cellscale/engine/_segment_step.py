@@ -96,7 +96,7 @@ def _normalised(block: np.ndarray, ranges: list[tuple[float, float]] | None,
 
 def _labels(spec: _Spec, block: np.ndarray) -> dict[str, np.ndarray]:
     """Network + post-processing on one block (c, h, w): labels per compartment."""
-    from cellscale.segment import default_overlap, instances_from_maps, predict_tiled
+    from cellscale.segment import decode_maps, default_overlap, predict_tiled
 
     model = _model(spec.model)
     card = model.card
@@ -114,14 +114,11 @@ def _labels(spec: _Spec, block: np.ndarray) -> dict[str, np.ndarray]:
                          size_multiple=card.inputs.size_multiple, batch_size=spec.batch_size,
                          keep=keep)
     del data
-    post = card.postprocess
     out, start = {}, 0
     for c in spec.compartments:
-        own = dict(zip(kinds[c], maps[start:start + len(kinds[c])]))
+        out[c] = decode_maps(dict(zip(kinds[c], maps[start:start + len(kinds[c])])),
+                             card.postprocess)
         start += len(kinds[c])
-        out[c] = instances_from_maps(own["foreground"], own["distance"], centre=own.get("centre"),
-                                     foreground_threshold=post.foreground_threshold,
-                                     seed_threshold=post.seed_threshold, min_size=post.min_size)
     return out
 
 

@@ -5,6 +5,7 @@
 :class:`Segmenter`                       a model loaded once, for many images
 :func:`segment_classical`                threshold + distance transform + watershed
 :func:`instances_from_maps`              network maps (foreground, distance, centre) → labels
+:func:`decode_maps`                      the same, for maps by kind and a card's thresholds
 :func:`maps_from_labels`                 the foreground and distance maps of a label image
 :func:`centre_from_labels`               the centre map of a label image
 :func:`normalise`                        per-channel percentile normalisation
@@ -24,6 +25,7 @@ from cellscale.segment._inputs import select_channels
 from cellscale.segment._normalise import MAX_SAMPLES, apply_ranges, normalise, percentile_range
 from cellscale.segment._postprocess import (
     centre_from_labels,
+    decode_maps,
     instances_from_maps,
     maps_from_labels,
     relabel_sequential,
@@ -37,6 +39,7 @@ __all__ = [
     "Segmenter",
     "apply_ranges",
     "centre_from_labels",
+    "decode_maps",
     "default_overlap",
     "instances_from_maps",
     "maps_from_labels",

@@ -40,15 +40,16 @@ perfect network would return; training uses them as targets.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import numpy as np
 
 from cellscale.errors import InvalidArgumentError, InvalidImageError
 from cellscale.segment._label import label
 
-__all__ = ["CENTRE_MIN_DISTANCE", "CENTRE_SIGMA", "centre_from_labels", "instances_from_maps",
-           "maps_from_labels", "relabel_sequential"]
+__all__ = ["CENTRE_MIN_DISTANCE", "CENTRE_SIGMA", "centre_from_labels", "decode_maps",
+           "instances_from_maps", "maps_from_labels", "relabel_sequential"]
 
 Method = Literal["flood", "watershed"]
 _METHODS = ("flood", "watershed")
@@ -247,7 +248,7 @@ def instances_from_maps(
     """
     fgmap, dist = _check_maps(foreground, distance)
     if centre is not None:
-        _check_maps(foreground, centre, "centre")
+        centre = _check_maps(foreground, centre, "centre")[1]
     for name, value in (("foreground_threshold", foreground_threshold),
                         ("seed_threshold", seed_threshold)):
         if not 0.0 < float(value) < 1.0:
@@ -263,7 +264,7 @@ def instances_from_maps(
         seed_mask = mask & (dist > seed_threshold)
         levels = tuple(seed_threshold * f for f in _LEVELS)
     else:
-        seed_mask = mask & (np.asarray(centre) > seed_threshold) & (dist > CENTRE_MIN_DISTANCE)
+        seed_mask = mask & (centre > seed_threshold) & (dist > CENTRE_MIN_DISTANCE)
         levels = _CENTRE_LEVELS
     seeds, n_seeds = label(seed_mask)
     if method == "flood":
@@ -271,6 +272,27 @@ def instances_from_maps(
     else:
         labels = _grow_watershed(seeds, n_seeds, dist, mask)
     return _relabel_inside(labels, mask, int(min_size))
+
+
+def decode_maps(maps: Mapping[str, np.ndarray], post: Any, *,
+                method: Method = "flood") -> np.ndarray:
+    """:func:`instances_from_maps` of one object kind's maps, with a model card's thresholds.
+
+    Parameters
+    ----------
+    maps : mapping of str to ndarray
+        The maps by kind: ``"foreground"``, ``"distance"`` and, if the model
+        has one, ``"centre"``.
+    post : cellscale.models.PostProcess
+        ``foreground_threshold``, ``seed_threshold`` and ``min_size``.
+    method : {"flood", "watershed"}
+        See :func:`instances_from_maps`.
+    """
+    return instances_from_maps(
+        maps["foreground"], maps["distance"], centre=maps.get("centre"),
+        foreground_threshold=post.foreground_threshold, seed_threshold=post.seed_threshold,
+        min_size=post.min_size, method=method,
+    )
 
 
 def relabel_sequential(labels: np.ndarray, *, min_size: int = 0) -> np.ndarray:

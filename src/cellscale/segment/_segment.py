@@ -14,7 +14,7 @@ from cellscale.segment._adapters import is_peer_spec, load_peer
 from cellscale.segment._classical import segment_classical
 from cellscale.segment._inputs import as_image, channel_stack, select_channels
 from cellscale.segment._normalise import normalise
-from cellscale.segment._postprocess import instances_from_maps, relabel_sequential
+from cellscale.segment._postprocess import decode_maps, relabel_sequential
 from cellscale.segment._scale import median_diameter, rescale_image, resize_labels, scale_for
 from cellscale.segment._tiling import default_overlap, predict_tiled
 
@@ -299,12 +299,7 @@ class Segmenter:
         """Network maps, then instances; adds to the timings."""
         maps = self._network(data)
         t0 = time.perf_counter()
-        post = self.model.card.postprocess  # type: ignore[union-attr]
-        labels = instances_from_maps(
-            maps["foreground"], maps["distance"], centre=maps.get("centre"),
-            foreground_threshold=post.foreground_threshold,
-            seed_threshold=post.seed_threshold, min_size=post.min_size,
-        )
+        labels = decode_maps(maps, self.model.card.postprocess)  # type: ignore[union-attr]
         self.timings["postprocess"] += time.perf_counter() - t0
         return labels
 

@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 
 from cellscale.metrics import DEFINITION, aggregate, match_instances
-from cellscale.models._card import PostProcess
-from cellscale.segment._postprocess import instances_from_maps
+from cellscale.models._card import REQUIRED_MAPS, PostProcess
+from cellscale.segment._postprocess import decode_maps
 from cellscale.segment._tiling import predict_tiled
 
-__all__ = ["POSTPROCESS_METHOD", "evaluate", "predict_maps", "tune_postprocess"]
+__all__ = ["POSTPROCESS_METHOD", "evaluate", "predict_maps", "tune_and_score", "tune_postprocess"]
 
 #: Tile side and overlap used to predict images larger than a tile.
 TILE, OVERLAP = 1024, 64
@@ -52,22 +52,10 @@ def predict_maps(session: Any, image: np.ndarray, multiple: int) -> np.ndarray:
     )
 
 
-#: The maps of a network without centre maps.
-PLAIN_MAPS = ("foreground", "distance")
-
-
 def _decode(maps: np.ndarray, k: int, post: PostProcess, kinds: Sequence[str]) -> np.ndarray:
     """Instances of object kind ``k`` from all output maps (``len(kinds)`` per kind)."""
     own = dict(zip(kinds, maps[len(kinds) * k : len(kinds) * (k + 1)]))
-    return instances_from_maps(
-        own["foreground"],
-        own["distance"],
-        centre=own.get("centre"),
-        foreground_threshold=post.foreground_threshold,
-        seed_threshold=post.seed_threshold,
-        min_size=post.min_size,
-        method=POSTPROCESS_METHOD,
-    )
+    return decode_maps(own, post, method=POSTPROCESS_METHOD)
 
 
 def all_maps(
@@ -83,7 +71,7 @@ def evaluate(
     labels: Sequence[np.ndarray],
     outputs: Sequence[str],
     post: PostProcess,
-    kinds: Sequence[str] = PLAIN_MAPS,
+    kinds: Sequence[str] = REQUIRED_MAPS,
 ) -> dict[str, Any]:
     """Data-set F1@0.5, AP@0.5 and mean AP (0.5:0.95) per object kind.
 
@@ -111,7 +99,7 @@ def tune_postprocess(
     maps: Sequence[np.ndarray],
     labels: Sequence[np.ndarray],
     outputs: Sequence[str],
-    kinds: Sequence[str] = PLAIN_MAPS,
+    kinds: Sequence[str] = REQUIRED_MAPS,
 ) -> PostProcess:
     """Thresholds with the best mean F1@0.5 over object kinds on (validation) images."""
     best, best_score = PostProcess(), -1.0
@@ -123,3 +111,22 @@ def tune_postprocess(
             if score > best_score + 1e-4:
                 best, best_score = post, score
     return best
+
+
+def tune_and_score(
+    network: Path,
+    val_items: Sequence[Any],
+    test_items: Sequence[Any],
+    outputs: Sequence[str],
+    kinds: Sequence[str],
+    multiple: int,
+    threads: int,
+) -> tuple[PostProcess, dict[str, Any]]:
+    """Thresholds tuned on the validation items, and the held-out items' scores with them.
+
+    Items are :class:`cellscale.train._dataset.Item` (normalised image, labels).
+    """
+    val_maps = all_maps(network, [it.image for it in val_items], multiple, threads)
+    post = tune_postprocess(val_maps, [it.labels for it in val_items], outputs, kinds)
+    test_maps = all_maps(network, [it.image for it in test_items], multiple, threads)
+    return post, evaluate(test_maps, [it.labels for it in test_items], outputs, post, kinds)

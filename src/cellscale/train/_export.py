@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 import cellscale
-from cellscale.models._card import ModelCard, ModelInputs, PostProcess, sha256_of
+from cellscale.models._card import REQUIRED_MAPS, ModelCard, ModelInputs, PostProcess, sha256_of
 from cellscale.train._inference import inference_form
 from cellscale.train._unet import UNet
 
@@ -30,11 +30,7 @@ OPSET = 17
 TOLERANCE = 1e-4
 
 
-#: The maps of networks trained without centre maps (and of old weight files).
-PLAIN_MAPS = ("foreground", "distance")
-
-
-def output_names(outputs: Sequence[str], maps: Sequence[str] = PLAIN_MAPS) -> list[str]:
+def output_names(outputs: Sequence[str], maps: Sequence[str] = REQUIRED_MAPS) -> list[str]:
     """Card output names, e.g. ``["nuclei.foreground", "nuclei.distance"]``."""
     return [f"{obj}.{kind}" for obj in outputs for kind in maps]
 
@@ -92,7 +88,7 @@ def save_weights(
     *,
     channels: Sequence[str],
     outputs: Sequence[str],
-    maps: Sequence[str] = PLAIN_MAPS,
+    maps: Sequence[str] = REQUIRED_MAPS,
 ) -> None:
     """Save the state dict and architecture (what fine-tuning starts from)."""
     torch.save(
@@ -128,7 +124,7 @@ def write_model(
     channels: Sequence[str],
     outputs: Sequence[str],
     postprocess: PostProcess,
-    maps: Sequence[str] = PLAIN_MAPS,
+    maps: Sequence[str] = REQUIRED_MAPS,
     training: dict[str, Any],
     metrics: dict[str, Any],
     diameter_range: tuple[float, float] = (8.0, 40.0),

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import torch
 
+from cellscale.models._card import REQUIRED_MAPS
 from cellscale.train._dataset import gather_pairs, load_items
-from cellscale.train._evaluate import POSTPROCESS_METHOD, all_maps, evaluate, tune_postprocess
+from cellscale.train._evaluate import POSTPROCESS_METHOD, tune_and_score
 from cellscale.train._export import export_onnx, write_model
 from cellscale.train._quantize import calibration_crops, quantize_int8
 
@@ -46,7 +47,7 @@ def finish(
     steps,
     finetune,
     command,
-    maps=("foreground", "distance"),
+    maps=REQUIRED_MAPS,
 ) -> Path:
     duration = time.perf_counter() - started
     tmp = out_dir / f"{config.model_name}.onnx"
@@ -64,10 +65,7 @@ def finish(
             "calibration": f"{len(calibration)} crops of training images",
             "int8_vs_float32_mean_abs_diff": round(diff, 5),
         }
-    multiple = model.size_multiple
     val_items = [items[i] for i in val_idx] or [items[i] for i in train_idx]
-    val_maps = all_maps(tmp, [it.image for it in val_items], multiple, config.threads)
-    post = tune_postprocess(val_maps, [it.labels for it in val_items], config.outputs, maps)
     if config.test_data:
         test_pairs = gather_pairs(config.test_data, config.outputs)
         test_items = load_items(test_pairs, config.channels)
@@ -75,8 +73,9 @@ def finish(
     else:
         test_items = val_items
         test_desc = f"the {len(val_items)} validation images (held out from training by image)"
-    test_maps = all_maps(tmp, [it.image for it in test_items], multiple, config.threads)
-    metrics = evaluate(test_maps, [it.labels for it in test_items], config.outputs, post, maps)
+    post, metrics = tune_and_score(
+        tmp, val_items, test_items, config.outputs, maps, model.size_multiple, config.threads
+    )
     metrics["data"] = test_desc
     metrics["postprocess"] = (
         f"cellscale.segment._postprocess.instances_from_maps (method={POSTPROCESS_METHOD!r})"

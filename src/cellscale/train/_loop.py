@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from cellscale.errors import InputNotFoundError, InvalidArgumentError
+from cellscale.models._card import REQUIRED_MAPS
 from cellscale.train._augment import AugmentOptions
 from cellscale.train._config import TrainConfig
 from cellscale.train._dataset import Item, PatchSampler, gather_pairs, load_items
@@ -53,7 +54,7 @@ def split(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
 
 def map_kinds(centre: bool) -> tuple[str, ...]:
     """The maps a network learns per object kind."""
-    return ("foreground", "distance", "centre") if centre else ("foreground", "distance")
+    return (*REQUIRED_MAPS, "centre") if centre else REQUIRED_MAPS
 
 
 def _learns_centre(config: TrainConfig) -> bool:
@@ -62,7 +63,7 @@ def _learns_centre(config: TrainConfig) -> bool:
         return config.centre
     if config.from_model:
         saved = load_weights(resolve_from_model(config.from_model))
-        return "centre" in saved.get("maps", ("foreground", "distance"))
+        return "centre" in saved.get("maps", REQUIRED_MAPS)
     return True
 
 
