@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cellscale.io._dataset import find_pairs
-from cellscale.segment._postprocess import centre_from_labels, maps_from_labels
+from cellscale.segment._targets import centre_from_labels, maps_from_labels
 from cellscale.train._augment import AugmentOptions, _scale, random_patch
 from cellscale.train._dataset import load_items, normalise
 

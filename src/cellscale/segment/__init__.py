@@ -23,14 +23,9 @@ imports torch.
 from cellscale.segment._classical import segment_classical
 from cellscale.segment._inputs import select_channels
 from cellscale.segment._normalise import MAX_SAMPLES, apply_ranges, normalise, percentile_range
-from cellscale.segment._postprocess import (
-    centre_from_labels,
-    decode_maps,
-    instances_from_maps,
-    maps_from_labels,
-    relabel_sequential,
-)
+from cellscale.segment._postprocess import decode_maps, instances_from_maps, relabel_sequential
 from cellscale.segment._segment import CLASSICAL, Segmenter, segment
+from cellscale.segment._targets import centre_from_labels, maps_from_labels
 from cellscale.segment._tiling import default_overlap, predict_tiled
 
 __all__ = [

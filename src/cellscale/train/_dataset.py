@@ -4,7 +4,7 @@ Each image is read with :func:`cellscale.io.read`, its channels picked by name
 and normalised per image and channel exactly as the model card says inference
 will (percentiles 1 and 99.8 mapped to 0 and 1, with
 :func:`cellscale.segment.normalise`, the function inference uses). Targets come from the label
-images through :func:`cellscale.segment._postprocess.maps_from_labels` (and
+images through :func:`cellscale.segment._targets.maps_from_labels` (and
 ``centre_from_labels``), the same definitions the post-processing decodes,
 computed once on the whole image (so objects cut by a patch edge keep their
 true distances and centres).
@@ -21,7 +21,7 @@ import numpy as np
 from cellscale.errors import InputNotFoundError, InvalidImageError
 from cellscale.io._dataset import find_pairs
 from cellscale.segment._normalise import normalise
-from cellscale.segment._postprocess import centre_from_labels, maps_from_labels
+from cellscale.segment._targets import centre_from_labels, maps_from_labels
 from cellscale.train._augment import AugmentOptions, random_patch
 
 __all__ = ["PERCENTILES", "Item", "PatchSampler", "load_items", "normalise"]
