@@ -22,8 +22,47 @@ __all__ = [
 ]
 
 
+def _rebuild(cls: type, message: str, hint: str | None, option: str | None,
+             choices: tuple[str, ...]) -> CellscaleError:
+    """Re-create an error from its parts (pickling, e.g. across Dask workers)."""
+    return cls(message, hint=hint, option=option, choices=choices)
+
+
 class CellscaleError(Exception):
-    """Base class of every error cellscale raises on purpose."""
+    """Base class of every error cellscale raises on purpose.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong, naming the file when there is one.
+    hint : str, optional
+        Advice in Python terms (``"pass axes=, e.g. 'zyx'"``), appended to the
+        message after a semicolon.
+    option : str, optional
+        The keyword argument (or operation) the advice is about, e.g. ``"axes"``.
+        Front doors (the CLI, the service) use it with ``choices`` to give the
+        advice in their own words instead of ``hint``.
+    choices : sequence of str
+        Example values for ``option``, most likely first.
+
+    Examples
+    --------
+    >>> err = InvalidAxesError("x.tif: cannot tell the axes", hint="pass axes=, e.g. 'zyx'",
+    ...                        option="axes", choices=("zyx",))
+    >>> str(err), err.message, err.option, err.choices
+    ("x.tif: cannot tell the axes; pass axes=, e.g. 'zyx'", 'x.tif: cannot tell the axes', 'axes', ('zyx',))
+    """
+
+    def __init__(self, message: object = "", *, hint: str | None = None,
+                 option: str | None = None, choices: tuple[str, ...] | list[str] = ()) -> None:
+        self.message = str(message)
+        self.hint = hint
+        self.option = option
+        self.choices = tuple(str(c) for c in choices)
+        super().__init__(f"{self.message}; {hint}" if hint else self.message)
+
+    def __reduce__(self) -> tuple:
+        return (_rebuild, (type(self), self.message, self.hint, self.option, self.choices))
 
 
 class InvalidArgumentError(CellscaleError, ValueError):

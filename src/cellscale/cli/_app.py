@@ -57,6 +57,43 @@ def _register() -> None:
 _register()
 
 
+#: How the CLI words the advice of an error, by the option it is about
+#: (:attr:`cellscale.errors.CellscaleError.option`); ``{e.g.}`` becomes examples
+#: built from the error's ``choices`` and ``{out}`` the command's output flag.
+_ADVICE = {
+    "axes": "say the axes with --axes{e.g.}",
+    "channels": "choose the image's channels with --channels, in the model's order{e.g.}",
+    "overwrite": "add --overwrite to replace it, or choose another path with {out}",
+    "output": "choose another path with {out}",
+    "plane": "'cellscale segment' takes one 2-D image: use 'cellscale track' for a movie, or "
+             "--axes if the axes were read wrongly",
+    "labels": "this is a label image: give the image it was made from (label images go to "
+              "'cellscale track --labels' or an evaluation's masks)",
+    "label_name": "name one of them: give the path of the store's labels/<name>{e.g.}",
+    "lazy": "this command reads the image whole: crop or downsample it first, or process it "
+            "in chunks with 'cellscale run'",
+}
+_EXAMPLE_FLAG = {"axes": "--axes", "channels": "--channels"}
+
+
+def cli_message(exc: BaseException, *, command: str | None = None) -> str:
+    """The one-paragraph text of an error, with its advice in the CLI's words.
+
+    Errors from cellscale carry their advice for Python (``hint``) and the
+    option it is about (``option``); the CLI words the advice as a flag instead.
+    """
+    if not isinstance(exc, CellscaleError) or exc.option not in _ADVICE:
+        return str(exc)
+    flag = _EXAMPLE_FLAG.get(exc.option)
+    examples = ""
+    if exc.choices:
+        shown = [f"{flag} {c}" if flag else c for c in exc.choices]
+        examples = ", e.g. " + " or ".join(shown)
+    advice = _ADVICE[exc.option].format(**{"e.g.": examples, "out": "--out" if command == "train"
+                                           else "-o"})
+    return f"{exc.message}; {advice}" if exc.message else advice
+
+
 def _report(message: str) -> None:
     """Print one paragraph to stderr, the way every user mistake is reported."""
     text = " ".join(str(message).split())
@@ -64,24 +101,37 @@ def _report(message: str) -> None:
     typer.echo("Run with --debug for the full traceback.", err=True)
 
 
+def _command(args: list[str]) -> str | None:
+    """The subcommand named in ``args`` (the first word that is not an option)."""
+    return next((a for a in args if not a.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the command line; exit 0 on success, 1 on an error, 2 on misuse.
 
     Usage mistakes (unknown option, missing argument) are reported by Typer.
     Errors raised by cellscale itself (bad input, existing output, ...) become
-    a one-paragraph message and exit status 1; ``--debug`` shows the traceback.
+    a one-paragraph message and exit status 1; ``--debug`` (before or after the
+    subcommand) shows the traceback.
     """
     args = sys.argv[1:] if argv is None else list(argv)
-    debug = "--debug" in args
+    end = args.index("--") if "--" in args else len(args)
+    debug = "--debug" in args[:end]
+    if debug:
+        # Accepted anywhere on the line, not only before the subcommand.
+        args = [a for i, a in enumerate(args) if a != "--debug" or i >= end]
+        args.insert(0, "--debug")
+    command = _command(args[1:] if debug else args)
     try:
         app(args=args, prog_name="cellscale")
     except (CellscaleError, FileNotFoundError, PermissionError, IsADirectoryError) as exc:
         if debug:
             raise
-        _report(str(exc))
+        _report(cli_message(exc, command=command))
         sys.exit(1)
     except MemoryError:
         if debug:
             raise
-        _report("ran out of memory; try a smaller image, tiles, or a lazy read (see --help)")
+        _report("ran out of memory; try a smaller image, or process it in chunks with "
+                "'cellscale run'")
         sys.exit(1)

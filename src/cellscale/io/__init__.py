@@ -30,6 +30,7 @@ from cellscale.io._common import MAX_PIXELS, parse_memory
 from cellscale.io._dataset import find_pairs
 from cellscale.io._describe import ImageInfo, describe
 from cellscale.io._image import AXES_ORDER, Image, validate_axes
+from cellscale.io._paths import check_output
 from cellscale.io._read import read, read_labels
 from cellscale.io._store import (
     add_image,
@@ -54,6 +55,7 @@ __all__ = [
     "add_points",
     "add_table",
     "atomic_output",
+    "check_output",
     "check_output_path",
     "create_store",
     "describe",

@@ -68,7 +68,8 @@ def check_output_path(path: str | os.PathLike[str], *, overwrite: bool = False) 
     """
     path = Path(path).expanduser().absolute()
     if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path}: output already exists (pass overwrite=True / --overwrite to replace it)")
+        raise OutputExistsError(f"{path}: output already exists",
+                                hint="pass overwrite=True to replace it", option="overwrite")
     parent = path.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)

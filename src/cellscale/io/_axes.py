@@ -89,8 +89,9 @@ def infer_axes(shape: Sequence[int], *, where: str = "") -> str:
             f"an image has at most 5 (t, c, z, y, x)"
         )
     raise InvalidAxesError(
-        f"{where}cannot tell the axes of an array of shape {shape} from its shape; "
-        f"pass axes=, e.g. " + ", ".join(repr(c) for c in choices)
+        f"{where}cannot tell the axes of an array of shape {shape} from its shape",
+        hint="pass axes=, e.g. " + ", ".join(repr(c) for c in choices),
+        option="axes", choices=choices,
     )
 
 
@@ -125,6 +126,7 @@ def resolve_axes(
     explicit: str | None,
     from_metadata: str | None,
     where: str = "",
+    default: str | None = None,
 ) -> str:
     """Choose the axes of an array by the rules of this module.
 
@@ -138,20 +140,34 @@ def resolve_axes(
         Axes the file's metadata gave.
     where : str
         Prefix for messages, usually ``"<path>: "``.
+    default : str or None
+        Axes that the data's meaning implies (``"tyx"`` for something read as a
+        movie), used instead of the shape rules when neither the caller nor the
+        metadata names the axes and ``default`` has as many letters as the
+        array has dimensions.
 
     Returns
     -------
     str
         Axes in file order (not necessarily canonical).
+
+    Examples
+    --------
+    >>> resolve_axes((5, 64, 64), explicit=None, from_metadata=None)
+    'cyx'
+    >>> resolve_axes((5, 64, 64), explicit=None, from_metadata=None, default="tyx")
+    'tyx'
     """
     shape = tuple(int(s) for s in shape)
     if explicit is not None:
         try:
             return validate_axes(explicit, shape)
         except InvalidAxesError as exc:
-            raise InvalidAxesError(f"{where}{exc}") from exc
+            raise InvalidAxesError(f"{where}{exc}", hint=exc.hint, option="axes") from exc
     if len(shape) < 2:
         infer_axes(shape, where=where)  # raises the 1-D message
     if from_metadata is not None:
         return validate_axes(from_metadata, shape)
+    if default is not None and len(default) == len(shape):
+        return validate_axes(default, shape)
     return infer_axes(shape, where=where)

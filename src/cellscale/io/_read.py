@@ -84,6 +84,7 @@ def read(
     path: PathLike,
     *,
     axes: str | None = None,
+    default_axes: str | None = None,
     channel_names: list[str] | tuple[str, ...] | None = None,
     level: int = 0,
     lazy: bool | None = None,
@@ -102,7 +103,13 @@ def read(
     axes : str, optional
         Axes of the data as stored, in any order (e.g. ``"yxc"``, ``"zyx"``);
         for a stack, the stack axis first. Wins over metadata. When omitted,
-        metadata decides, then the shape rules of :func:`infer_axes`.
+        metadata decides, then ``default_axes``, then the shape rules of
+        :func:`infer_axes`.
+    default_axes : str, optional
+        Axes implied by what the data means to the caller, used when neither
+        ``axes`` nor the file's metadata names them and the data has as many
+        dimensions: ``"tyx"`` reads a plain multi-page TIFF as a movie (the
+        shape rules would call 5 pages ``"cyx"`` and 40 ambiguous).
     channel_names : sequence of str, optional
         One name per channel; replaces names from metadata.
     level : int
@@ -137,8 +144,8 @@ def read(
     >>> import numpy as np, tempfile, pathlib, tifffile
     >>> f = pathlib.Path(tempfile.mkdtemp()) / "cells.tif"
     >>> tifffile.imwrite(f, np.zeros((2, 64, 64), np.uint16))
-    >>> read(f).axes, read(f, axes="zyx").axes
-    ('cyx', 'zyx')
+    >>> read(f).axes, read(f, axes="zyx").axes, read(f, default_axes="tyx").axes
+    ('cyx', 'zyx', 'tyx')
     """
     source, stacked = locate(path, axes=axes, level=level)
     where = f"{source.path}: "
@@ -147,7 +154,8 @@ def read(
     if stacked and source.axes is not None:
         file_axes = source.axes
     else:
-        file_axes = resolve_axes(source.shape, explicit=axes, from_metadata=source.axes, where=where)
+        file_axes = resolve_axes(source.shape, explicit=axes, from_metadata=source.axes,
+                                 where=where, default=default_axes)
     check_declared_size(source)
     is_lazy = decide_lazy(source, lazy, memory_budget)
     data = source.load(is_lazy)
