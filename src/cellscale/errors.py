@@ -16,6 +16,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidAxesError",
     "InvalidImageError",
+    "MissingDependencyError",
     "OutputExistsError",
     "OutputNotWritableError",
     "UnsupportedFormatError",
@@ -91,6 +92,10 @@ class ImageTooLargeError(CellscaleError, ValueError):
 
 class InputNotFoundError(CellscaleError, FileNotFoundError):
     """An input path does not exist, or is a folder where a file was expected."""
+
+
+class MissingDependencyError(CellscaleError, ImportError):
+    """An optional package that a function needs is not installed (the message says how)."""
 
 
 class OutputExistsError(CellscaleError, FileExistsError):
