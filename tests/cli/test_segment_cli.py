@@ -110,7 +110,7 @@ def test_evaluate_one_sample_with_onnx_model(data, cli):
     report = json.loads(stdout)
     assert report["compartment"] == "cells" and report["images"][0]["image"] == "tissue"
     code, _, err = cli("evaluate", "classical", str(data / "model"))
-    assert code == 1 and "no samples here" in err
+    assert code == 1 and "no image/label pairs" in err
     code, _, err = cli("evaluate", str(data / "model" / "tiny-nuclei.json"),
                               str(data / "tissue"), "--compartment", "cells")
     assert code == 1 and "compartment 'cells'" in err

@@ -70,10 +70,11 @@ _ADVICE = {
     "labels": "this is a label image: give the image it was made from (label images go to "
               "'cellscale track --labels' or an evaluation's masks)",
     "label_name": "name one of them: give the path of the store's labels/<name>{e.g.}",
+    "compartment": "choose another --compartment or model{e.g.}",
     "lazy": "this command reads the image whole: crop or downsample it first, or process it "
             "in chunks with 'cellscale run'",
 }
-_EXAMPLE_FLAG = {"axes": "--axes", "channels": "--channels"}
+_EXAMPLE_FLAG = {"axes": "--axes", "channels": "--channels", "compartment": "--compartment"}
 
 
 def cli_message(exc: BaseException, *, command: str | None = None) -> str:

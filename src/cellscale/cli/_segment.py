@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from cellscale.cli._inputs import AxesHelp, named, read_whole
 from cellscale.cli._progress import progress
 
 ModelOpt = Annotated[str, typer.Option(
@@ -24,6 +25,7 @@ ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU threads f
 PixelSizeOpt = Annotated[float | None, typer.Option(
     "--pixel-size", help="Pixel size in µm, overriding the file's; written to the output, and used "
     "to match a model trained at a stated pixel size.")]
+AxesOpt = Annotated[str | None, typer.Option("--axes", help=AxesHelp.format(default=""))]
 DiameterOpt = Annotated[str, typer.Option(
     "--diameter", help="Typical object diameter in pixels, 'auto' (estimate; resize only objects "
     "outside 12-30 px) or 'off' (never resize).")]
@@ -42,6 +44,30 @@ def _channels(text: str | None, names: tuple[str, ...] | None) -> list[str | int
     return [int(t) if t not in known and t.lstrip("-").isdigit() else t for t in tokens]
 
 
+def _output_kind(output: Path) -> str:
+    """``"dir"`` for an OME-Zarr label store, ``"file"`` for a TIFF; other endings refused."""
+    from cellscale.errors import UnsupportedFormatError
+    from cellscale.io._common import IMAGE_SUFFIXES, suffix_of
+
+    fmt = IMAGE_SUFFIXES.get(suffix_of(output))
+    if fmt not in ("tiff", "zarr"):
+        raise UnsupportedFormatError(
+            f"{output}: label images are written as .tif, .tiff, .ome.tif or .zarr (OME-Zarr); "
+            f"got {suffix_of(output) or 'no ending'!r}",
+            hint="choose an output path ending in .tif or .zarr", option="output")
+    return "dir" if fmt == "zarr" else "file"
+
+
+def _check_positive(**values: float | None) -> None:
+    """Refuse options that must be positive numbers, before any work is done."""
+    from cellscale.errors import InvalidArgumentError
+
+    for name, value in values.items():
+        if value is not None and not value > 0:
+            raise InvalidArgumentError(
+                f"--{name.replace('_', '-')} must be a positive number, got {value}")
+
+
 def _diameter(text: str) -> float | str | None:
     from cellscale.errors import InvalidArgumentError
 
@@ -51,10 +77,13 @@ def _diameter(text: str) -> float | str | None:
     if word in ("off", "none", "0"):
         return None
     try:
-        return float(word)
+        value = float(word)
     except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
         raise InvalidArgumentError(
-            f"--diameter must be a number of pixels, 'auto' or 'off', got {text!r}") from None
+            f"--diameter must be a positive number of pixels, 'auto' or 'off', got {text!r}")
+    return value
 
 
 def _segmenter(model: str, channels: list[str | int] | None, tile_size: int,
@@ -78,19 +107,23 @@ def segment(
     threads: ThreadsOpt = None,
     diameter: DiameterOpt = "auto",
     pixel_size: PixelSizeOpt = None,
+    axes: AxesOpt = None,
 ) -> None:
     """Segment nuclei or whole cells in an image and write a label image (0 = background)."""
-    from cellscale.io import check_output_path, read, write_labels
+    from cellscale.io import check_output, write_labels
 
     start = time.perf_counter()
-    check_output_path(output, overwrite=overwrite)
-    image = read(input, lazy=False)
+    check_output(output, [input], kind=_output_kind(output), overwrite=overwrite)
+    _check_positive(tile_size=tile_size, threads=threads, pixel_size=pixel_size)
+    _diameter(diameter)
+    image = read_whole(input, command="segment", axes=axes)
     read_s = time.perf_counter() - start
     names = image.channel_names if "c" in image.axes else None
-    segmenter = _segmenter(model, _channels(channels, names), tile_size, compartment, threads,
-                           diameter, pixel_size)
-    with progress(f"Segmenting {input.name}"):
-        labels = segmenter(image)
+    with named(input):
+        segmenter = _segmenter(model, _channels(channels, names), tile_size, compartment, threads,
+                               diameter, pixel_size)
+        with progress(f"Segmenting {input.name}"):
+            labels = segmenter(image)
     t0 = time.perf_counter()
     sizes = ({"y": pixel_size, "x": pixel_size} if pixel_size
              else {k: v for k, v in image.pixel_size.items() if k in "yx"} or None)
@@ -109,57 +142,60 @@ def segment(
     )
 
 
-def _sample_folders(data: Path) -> list[Path]:
-    from cellscale.errors import InputNotFoundError
-
-    if not data.is_dir():
-        raise InputNotFoundError(f"{data}: not a folder of samples (see cellscale simulate)")
-    if (data / "params.json").is_file():
-        return [data]
-    found = sorted(p for p in data.iterdir() if p.is_dir() and (p / "params.json").is_file())
-    if not found:
-        raise InputNotFoundError(
-            f"{data}: no samples here: expected a folder written by 'cellscale simulate' "
-            "(image.ome.tif, labels_*.tif, params.json) or a folder of such folders"
-        )
-    return found
+def _pair_name(image: Path, root: Path) -> str:
+    """A row name: the sample folder for simulator samples, else the image's path under ``root``."""
+    if image.name.startswith("image."):
+        return str(image.parent.relative_to(root)) if image.parent != root else root.name
+    return str(image.relative_to(root))
 
 
 def evaluate(
     model: Annotated[str, typer.Argument(help="Shipped model (nuclei, cells), 'classical', or a path/URL of a model card.")],
-    data: Annotated[Path, typer.Argument(help="A folder written by 'cellscale simulate', or a folder of them.")],
+    data: Annotated[Path, typer.Argument(help=(
+        "Images with ground truth, in any layout 'cellscale train' takes: folders written by "
+        "'cellscale simulate', images/ + masks/, or NAME.tif + NAME_masks.tif."))],
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
     channels: ChannelsOpt = None,
     tile_size: TileOpt = 1024,
     compartment: CompartmentOpt = None,
     threads: ThreadsOpt = None,
     diameter: DiameterOpt = "auto",
+    axes: AxesOpt = None,
 ) -> None:
     """Score a model on images with ground truth: F1@0.5, AP@0.5, mean AP@0.5:0.95."""
-    from cellscale.data import load_sample
-    from cellscale.errors import InvalidArgumentError
+    import numpy as np
+
+    from cellscale.errors import InvalidImageError
+    from cellscale.io import find_pairs, read_labels
     from cellscale.metrics import DEFINITION, aggregate, match_instances
 
-    folders = _sample_folders(data)
+    _check_positive(tile_size=tile_size, threads=threads)
+    _diameter(diameter)
     segmenter = _segmenter(model, _channels(channels, None), tile_size, compartment, threads,
                            diameter)
     kind = segmenter.compartment
+    pairs = find_pairs(data, compartment=kind)
     rows, results = [], []
-    with progress(f"Evaluating {segmenter.name} on {len(folders)} image(s)"):
-        for folder in folders:
-            sample = load_sample(folder, lazy=False)
-            if kind not in sample.labels:
-                raise InvalidArgumentError(
-                    f"{folder}: no ground truth for {kind} (it has {sorted(sample.labels)}); "
-                    "choose another --compartment or model"
-                )
+    with progress(f"Evaluating {segmenter.name} on {len(pairs)} image(s)"):
+        for image_path, truth_path in pairs:
+            image = read_whole(image_path, command="evaluate", axes=axes)
+            with named(truth_path):
+                truth = np.asarray(read_labels(truth_path, lazy=False))
+                if truth.ndim > 2 and truth.size == np.prod(truth.shape[-2:]):
+                    truth = truth.reshape(truth.shape[-2:])
             start = time.perf_counter()
-            pred = segmenter(sample.image)
+            with named(image_path):
+                pred = segmenter(image)
             seconds = time.perf_counter() - start
-            result = match_instances(sample.labels[kind], pred)
+            if truth.shape != pred.shape:
+                raise InvalidImageError(
+                    f"{truth_path}: ground truth of shape {truth.shape} does not match the "
+                    f"image {image_path} ({pred.shape[0]}x{pred.shape[1]}); each mask must have "
+                    "its image's height and width")
+            result = match_instances(truth, pred)
             results.append(result)
-            rows.append({"image": folder.name, "seconds": seconds, **_scores(result),
-                         "timings": dict(segmenter.timings)})
+            rows.append({"image": _pair_name(image_path, data.expanduser()), "seconds": seconds,
+                         **_scores(result), "timings": dict(segmenter.timings)})
     total = aggregate(results)
     summary = {"model": segmenter.name, "compartment": kind, "data": str(data),
                "images": rows, "aggregate": _scores(total), "definition": DEFINITION,

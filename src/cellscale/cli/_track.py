@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from cellscale.cli._inputs import AxesHelp, check_fits, named, read_whole
 from cellscale.cli._progress import progress
 
 TRACKS_FILE = "tracks.csv"
@@ -19,9 +20,13 @@ def _frames(image: Any, movie: Path) -> tuple[Any, str]:
     from cellscale.errors import InvalidAxesError
 
     if "t" not in image.axes:
+        wrong = len(image.axes) > 2  # a movie whose metadata names another axis
         raise InvalidAxesError(
             f"{movie}: expected a time series (axes 'tyx', a folder of frames, or an OME-Zarr with a t axis), "
             f"got axes {image.axes!r} with shape {tuple(image.shape)}"
+            + ("" if wrong else "; one 2-D image cannot be tracked"),
+            option="axes" if wrong else None,
+            choices=["tyx"] if len(image.axes) == 3 else (),
         )
     if "z" in image.axes and image.shape[image.axes.index("z")] > 1:
         raise InvalidAxesError(f"{movie}: z-stacks are not supported by 'cellscale track' (axes {image.axes!r})")
@@ -33,6 +38,18 @@ def _frames(image: Any, movie: Path) -> tuple[Any, str]:
         data, axes = data.take(0, axis=axes.index("z")), axes.replace("z", "")
     order = [axes.index("t")] + [i for i, a in enumerate(axes) if a != "t"]
     return data.transpose(order), "".join(axes[i] for i in order[1:])
+
+
+def _check_options(*, max_gap: int, max_distance: float | None, threads: int | None) -> None:
+    """Refuse impossible options before anything is read or written."""
+    from cellscale.errors import InvalidArgumentError
+
+    if max_gap < 0:
+        raise InvalidArgumentError(f"--max-gap must be 0 or more frames, got {max_gap}")
+    if max_distance is not None and not 0 < max_distance < float("inf"):
+        raise InvalidArgumentError(f"--max-distance must be a positive number of pixels, got {max_distance}")
+    if threads is not None and threads < 1:
+        raise InvalidArgumentError(f"--threads must be 1 or more, got {threads}")
 
 
 def track(
@@ -52,24 +69,29 @@ def track(
     no_divisions: Annotated[bool, typer.Option("--no-divisions", help="Do not look for cell divisions.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output folder.")] = False,
     threads: Annotated[int | None, typer.Option("--threads", help="CPU threads for the network.")] = None,
+    axes: Annotated[str | None, typer.Option("--axes", help=AxesHelp.format(
+        default="; a 3-D file without axes metadata is read as tyx"))] = None,
 ) -> None:
     """Follow cells through a movie: CTC result (maskTTT.tif, res_track.txt) + tracks.csv for napari."""
     import numpy as np
 
     from cellscale.data._ctc import write_ctc_result
     from cellscale.errors import InvalidImageError
-    from cellscale.io import atomic_output, check_output_path, read, read_labels
+    from cellscale.io import atomic_output, check_output, read_labels
     from cellscale.track import track as run_track
     from cellscale.track import tracks_table
 
     start = time.perf_counter()
-    check_output_path(output, overwrite=overwrite)
-    image = read(movie, lazy=False)
+    check_output(output, [movie, labels], kind="dir", overwrite=overwrite)
+    _check_options(max_gap=max_gap, max_distance=max_distance, threads=threads)
+    image = read_whole(movie, command="track", axes=axes, default_axes="tyx")
     frames, frame_axes = _frames(image, movie)
     n_t = frames.shape[0]
     seg_s = 0.0
     if labels is not None:
-        masks = np.asarray(read_labels(labels, lazy=False))
+        with named(labels):
+            check_fits(labels, command="track")
+            masks = np.asarray(read_labels(labels, lazy=False))
         if masks.ndim == 2:
             raise InvalidImageError(f"{labels}: one label image (shape {masks.shape}); tracking needs a time series")
         if masks.shape[0] != n_t:
@@ -86,7 +108,7 @@ def track(
 
         segmenter = Segmenter(model, threads=threads)
         t0 = time.perf_counter()
-        with progress(f"Segmenting {n_t} frames of {movie.name}"):
+        with named(movie), progress(f"Segmenting {n_t} frames of {movie.name}"):
             masks = np.stack([segmenter(frames[t], axes=frame_axes) for t in range(n_t)])
         seg_s = time.perf_counter() - t0
         source = str(movie)

@@ -158,8 +158,10 @@ def find_pairs(
     if not pairs:
         if missing:
             raise InputNotFoundError(
-                f"no training data in {root}: {len(missing)} simulated sample folder(s) "
-                f"(e.g. {missing[0]}) have no labels_{compartment}.tif"
+                f"no image/label pairs in {root}: {len(missing)} simulated sample folder(s) "
+                f"(e.g. {missing[0]}) have no labels_{compartment}.tif",
+                hint="choose the other compartment", option="compartment",
+                choices=[c for c in _COMPARTMENTS if c != compartment]
             )
         raise InputNotFoundError(
             f"no image/label pairs found in {root}; expected simulator sample folders "

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from cellscale.errors import (
+    CellscaleError,
     FileFormatError,
     InputNotFoundError,
     InvalidArgumentError,
@@ -158,7 +159,7 @@ def read(
                                  where=where, default=default_axes)
     check_declared_size(source)
     is_lazy = decide_lazy(source, lazy, memory_budget)
-    data = source.load(is_lazy)
+    data = _load(source, is_lazy)
     if not is_lazy:
         _check_values(data, where)
     names = channel_names
@@ -173,6 +174,26 @@ def read(
         time_interval=source.time_interval if "t" in file_axes else None,
         source=str(source.path),
     )
+
+
+def _load(source: Source, lazy: bool) -> Any:
+    """``source.load(lazy)``, with a decoding failure (a corrupt chunk or strip) named.
+
+    Codecs report damaged data in their own words and types (Zstd's
+    ``RuntimeError``, zlib's ``error``, ...); they become one
+    :class:`FileFormatError` that names the file. Lazy reads fail only when
+    the damaged part is computed.
+    """
+    try:
+        return source.load(lazy)
+    except (CellscaleError, MemoryError):
+        raise
+    except Exception as exc:  # codec errors have no common base class
+        raise FileFormatError(
+            f"{source.path}: cannot read the pixels ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split()) or 'no detail'}); the file is damaged or incomplete",
+            hint="copy or export it again from the original",
+        ) from exc
 
 
 def _check_values(data: np.ndarray, where: str) -> None:
@@ -228,7 +249,7 @@ def read_labels(
     if len(source.shape) < 2 or source.n_pixels == 0:
         raise InvalidImageError(f"{where}expected a label image of at least 2-D, got shape {source.shape}")
     check_declared_size(source)
-    data = source.load(decide_lazy(source, lazy, memory_budget))
+    data = _load(source, decide_lazy(source, lazy, memory_budget))
     if axes is not None:
         axes = resolve_axes(source.shape, explicit=axes, from_metadata=None, where=where)
         data = data.transpose([axes.index(a) for a in AXES_ORDER if a in axes])

@@ -1,0 +1,84 @@
+"""Reading a command's inputs: whole images refused up front when too large, errors named."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+#: Share of this machine's memory an image read whole may take. Segmenting or
+#: tracking it needs several float copies of the pixels on top of them.
+WHOLE_READ_SHARE = 0.25
+
+AxesHelp = ("Axes of the input as stored, e.g. yx, cyx, yxc, tyx, zyx (default: from the "
+            "file's metadata, else from its shape{default}).")
+
+
+def whole_read_limit() -> int:
+    """Bytes an image may take to be read whole (a share of physical memory; 4 GB if unknown)."""
+    from cellscale.io._common import physical_memory
+
+    total = physical_memory()
+    return int(total * WHOLE_READ_SHARE) if total else 4 * 10**9
+
+
+def human(n: float) -> str:
+    """``1.2 GB``-style size."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def check_fits(path: Path | str, *, command: str, limit: int | None = None) -> None:
+    """Refuse, before reading pixels, an input too large for ``command`` to read whole.
+
+    Raises
+    ------
+    ImageTooLargeError
+        Naming the file, its shape, the memory it needs and the limit.
+    """
+    from cellscale.errors import ImageTooLargeError
+    from cellscale.io import describe
+
+    limit = whole_read_limit() if limit is None else limit
+    info = describe(path)
+    if info.nbytes > limit:
+        raise ImageTooLargeError(
+            f"{path}: shape {tuple(info.shape)} ({info.dtype}) takes {human(info.nbytes)} in "
+            f"memory; 'cellscale {command}' reads its input whole and refuses more than "
+            f"{human(limit)} (a quarter of this machine's memory)",
+            hint="read it lazily with read(..., lazy=True) and process it in pieces",
+            option="lazy",
+        )
+
+
+@contextmanager
+def named(path: Path | str) -> Iterator[None]:
+    """Make a cellscale error raised inside the block name ``path`` if it does not already."""
+    from cellscale.errors import CellscaleError
+
+    try:
+        yield
+    except CellscaleError as exc:
+        text = str(path)
+        if text in exc.message or Path(text).name in exc.message:
+            raise
+        raise type(exc)(f"{text}: {exc.message}", hint=exc.hint, option=exc.option,
+                        choices=exc.choices) from exc
+
+
+def read_whole(path: Path, *, command: str, axes: str | None = None,
+               default_axes: str | None = None) -> Any:
+    """Read an image into memory for a command that cannot stream it.
+
+    Refuses up front (from the header) when the pixels would take more than
+    :func:`whole_read_limit`; errors name ``path``.
+    """
+    from cellscale.io import read
+
+    with named(path):
+        check_fits(path, command=command)
+        return read(path, axes=axes, default_axes=default_axes, lazy=False)
