@@ -71,8 +71,7 @@ _ADVICE = {
               "'cellscale track --labels' or an evaluation's masks)",
     "label_name": "name one of them: give the path of the store's labels/<name>{e.g.}",
     "compartment": "choose another --compartment or model{e.g.}",
-    "lazy": "this command reads the image whole: crop or downsample it first, or process it "
-            "in chunks with 'cellscale run'",
+    "lazy": "crop or downsample it first, or process it in chunks with 'cellscale run'",
 }
 _EXAMPLE_FLAG = {"axes": "--axes", "channels": "--channels", "compartment": "--compartment"}
 

@@ -11,6 +11,10 @@ from typing import Any
 #: tracking it needs several float copies of the pixels on top of them.
 WHOLE_READ_SHARE = 0.25
 
+#: Commands that read their whole input into memory (and refuse it above
+#: :func:`whole_read_limit`); ``cellscale info`` says so.
+WHOLE_READ_COMMANDS = ("segment", "track", "evaluate")
+
 AxesHelp = ("Axes of the input as stored, e.g. yx, cyx, yxc, tyx, zyx (default: from the "
             "file's metadata, else from its shape{default}).")
 

@@ -15,6 +15,8 @@ function                formats
 :func:`read_table`,     ``.h5ad``, AnnData ``.zarr``, flat ``.parquet``
 :func:`write_table`
 :func:`describe`        header-only summary of anything :func:`read` accepts
+:func:`describe_path`   the same, and cellscale's outputs: results stores,
+                        OME-Zarr label images
 :func:`write_store`,    results store: SpatialData-compatible Zarr (images,
 :func:`open_store`      labels, points, tables); ``create_store`` + ``add_*``
                         write it one element at a time
@@ -29,6 +31,7 @@ from cellscale.io._axes import infer_axes
 from cellscale.io._common import MAX_PIXELS, parse_memory
 from cellscale.io._dataset import find_pairs
 from cellscale.io._describe import ImageInfo, describe
+from cellscale.io._describe_store import LabelsInfo, StoreInfo, describe_path
 from cellscale.io._image import AXES_ORDER, Image, validate_axes
 from cellscale.io._paths import check_output
 from cellscale.io._read import read, read_labels
@@ -49,7 +52,9 @@ __all__ = [
     "MAX_PIXELS",
     "Image",
     "ImageInfo",
+    "LabelsInfo",
     "Store",
+    "StoreInfo",
     "add_image",
     "add_labels",
     "add_points",
@@ -59,6 +64,7 @@ __all__ = [
     "check_output_path",
     "create_store",
     "describe",
+    "describe_path",
     "find_pairs",
     "infer_axes",
     "open_store",

@@ -69,10 +69,11 @@ class ImageInfo:
             axes = self.axes
             shape = f"{tuple(self.shape)}  (" + ", ".join(f"{a}={n}" for a, n in zip(self.axes, self.shape)) + ")"
         else:
-            axes = "ambiguous (pass axes= to read, e.g. axes='zyx')"
+            axes = "ambiguous: the shape does not say (say them when reading, e.g. 'zyx' or 'tyx')"
             shape = str(tuple(self.shape))
         pixel = ", ".join(f"{a}={v:g} µm" for a, v in self.pixel_size.items()) or "unknown"
-        read_as = "lazily (Dask, on demand)" if self.lazy else "into memory (NumPy)"
+        read_as = ("lazily by cellscale.io.read (Dask, on demand)" if self.lazy
+                   else "into memory by cellscale.io.read (NumPy)")
         lines = [
             f"path:          {self.path}",
             f"format:        {self.format}",
@@ -123,13 +124,17 @@ def _disk_size(path: PathLike) -> int:
     return sum(f.stat().st_size for f in glob_files(str(path)))
 
 
-def describe(path: PathLike, *, memory_budget: int | str = DEFAULT_BUDGET) -> ImageInfo:
+def describe(path: PathLike, *, axes: str | None = None,
+             memory_budget: int | str = DEFAULT_BUDGET) -> ImageInfo:
     """Describe an image file, OME-Zarr store, folder or pattern without reading pixels.
 
     Parameters
     ----------
     path : str or path-like
         Anything :func:`read` accepts.
+    axes : str, optional
+        Axes of the data as stored, as for :func:`read`; checked against the
+        shape (an error when they do not fit).
     memory_budget : int or str
         Budget used to say whether :func:`read` would read lazily.
 
@@ -151,13 +156,18 @@ def describe(path: PathLike, *, memory_budget: int | str = DEFAULT_BUDGET) -> Im
     >>> info.axes, info.shape, info.dtype
     ('yx', (64, 64), 'uint16')
     """
-    source, stacked = locate(path)
+    source, stacked = locate(path, axes=axes)
     shape = source.shape
-    try:
-        axes: str | None = source.axes if stacked else resolve_axes(
-            shape, explicit=None, from_metadata=source.axes, where=f"{source.path}: ")
-    except InvalidAxesError:
-        axes = None
+    if axes is not None and not stacked:
+        axes = resolve_axes(shape, explicit=axes, from_metadata=None, where=f"{source.path}: ")
+    elif stacked:
+        axes = source.axes
+    else:
+        try:
+            axes = resolve_axes(shape, explicit=None, from_metadata=source.axes,
+                                where=f"{source.path}: ")
+        except InvalidAxesError:
+            axes = None
     if axes is not None:
         order = [axes.index(a) for a in AXES_ORDER if a in axes]
         shape = tuple(shape[i] for i in order)

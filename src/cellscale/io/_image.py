@@ -209,14 +209,14 @@ class Image:
         return f"{self.source}: " if self.source else ""
 
     def _replace(self, **changes: Any) -> Image:
-        kwargs = dict(
-            data=self.data,
-            axes=self.axes,
-            channel_names=self.channel_names,
-            pixel_size=self.pixel_size,
-            time_interval=self.time_interval,
-            source=self.source,
-        )
+        kwargs = {
+            "data": self.data,
+            "axes": self.axes,
+            "channel_names": self.channel_names,
+            "pixel_size": self.pixel_size,
+            "time_interval": self.time_interval,
+            "source": self.source,
+        }
         kwargs.update(changes)
         return Image(**kwargs)
 

@@ -2,7 +2,9 @@
 
 Reading: greyscale (8-bit, 16-bit, 32-bit integer or float) gives axes
 ``"yx"``; colour gives axes ``"cyx"`` (channels first, like every other
-cellscale image) with channel names ``red, green, blue[, alpha]``; greyscale
+cellscale image) with channel names ``red, green, blue[, alpha]``, except that
+an RGB picture whose three channels are equal everywhere (a grey image saved
+as colour) is read as one grey channel, ``"yx"``; greyscale
 with alpha gives ``grey, alpha``. Palette images are expanded to RGB(A) and
 1-bit images to 8-bit. These formats hold no pixel size. Pillow decodes a file
 whole, so a lazy read defers the decoding of the whole file to ``compute()``.
@@ -65,15 +67,25 @@ def open_png(path: Path, *, fmt: str) -> Source:
     if mode not in _MODES:
         raise FileFormatError(f"{path}: unsupported {fmt.upper()} pixel mode {mode!r}")
     dtype, names, _ = _MODES[mode]
+    decoded: np.ndarray | None = None
+    if names == ("red", "green", "blue"):
+        # A grey picture saved as colour (three equal channels) is one grey channel.
+        # Telling needs the pixels; Pillow decodes these formats whole anyway.
+        colour = _decode(path, fmt)
+        if np.array_equal(colour[0], colour[1]) and np.array_equal(colour[0], colour[2]):
+            decoded, names = np.ascontiguousarray(colour[0]), None
     shape: tuple[int, ...] = (height, width) if names is None else (len(names), height, width)
+
+    def pixels() -> np.ndarray:
+        return decoded if decoded is not None else _decode(path, fmt)
 
     def load(lazy: bool) -> Any:
         if lazy:
             import dask
             import dask.array as da
 
-            return da.from_delayed(dask.delayed(_decode)(path, fmt), shape=shape, dtype=dtype)
-        return _decode(path, fmt)
+            return da.from_delayed(dask.delayed(pixels)(), shape=shape, dtype=dtype)
+        return pixels()
 
     return Source(
         path=path, format=fmt, shape=shape, dtype=np.dtype(dtype),
