@@ -104,6 +104,6 @@ def test_demo_runs_and_draws_an_overview(cli, scheduler, tmp_path):
     # Outlines are drawn in marker colours, not only the grey/blue background.
     assert (np.abs(picture[..., 0].astype(int) - picture[..., 2]) > 100).sum() > 500
     store = open_store(out / "results.zarr")
-    assert store.images == ("tissue",) and store.table("tissue").n_obs == found
+    assert store.images == ("tissue_image",) and store.table("tissue").n_obs == found
     code, _, stderr = cli("demo", "-o", str(out), "--size", "192")
     assert code == 1 and "--overwrite" in stderr

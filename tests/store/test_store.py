@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 
 import numpy as np
@@ -81,25 +82,35 @@ def test_table_is_plain_anndata_and_images_plain_ngff(tmp_path, parts):
     assert root["cellscale"]["config"]["seed"] == 1
 
 
-def test_ome_zarr_reader_opens_images_and_labels(tmp_path, parts):
-    """What napari-ome-zarr does: ome-zarr-py's Reader on each raster element."""
+def test_ome_zarr_reader_opens_images_and_labels(tmp_path, parts, caplog):
+    """What napari-ome-zarr does: ome-zarr-py's Reader on each raster element.
+
+    napari-ome-zarr shows the nodes that have data; a label image's parent (the
+    store root, NGFF's ``source.image`` "../../") has none and is skipped. No
+    "no parent found" warning is logged for the label image.
+    """
     from ome_zarr.io import parse_url
-    from ome_zarr.reader import Reader
+    from ome_zarr.reader import Label, Reader
 
     out = _write(tmp_path / "run.zarr", parts)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), caplog.at_level(logging.WARNING):
         warnings.simplefilter("ignore")
         image_nodes = list(Reader(parse_url(str(out / "images" / "f0")))())
-        label_nodes = list(Reader(parse_url(str(out / "labels" / "f0_cells")))())
+        label_nodes = [n for n in Reader(parse_url(str(out / "labels" / "f0_cells")))() if n.data]
     assert tuple(image_nodes[0].data[0].shape) == (2, 64, 80)
-    assert tuple(label_nodes[0].data[0].shape) == (64, 80)
+    assert len(label_nodes) == 1 and tuple(label_nodes[0].data[0].shape) == (64, 80)
+    assert label_nodes[0].visible and label_nodes[0].load(Label) is not None
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
-def test_spatialdata_reads_the_store(tmp_path, parts):
+def test_spatialdata_reads_the_store(tmp_path, parts, caplog):
     import spatialdata as sd  # in the test extra: CI must run this, never skip it
 
     out = _write(tmp_path / "run.zarr", parts)
-    sdata = sd.read_zarr(out)
+    with warnings.catch_warnings(), caplog.at_level(logging.WARNING):
+        warnings.simplefilter("error")  # e.g. ome_zarr's "no parent found", name clashes
+        sdata = sd.read_zarr(out)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
     assert set(sdata.images) == {"f0"} and set(sdata.labels) == {"f0_cells"}
     assert set(sdata.points) == {"f0_spots"} and set(sdata.tables) == {"cells"}
     assert sd.get_element_annotators(sdata, "f0_cells") == {"cells"}

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from cellscale.cli._run import _Bar
+from cellscale.cli._run import _Bar, interrupted
 
 #: Outline colours (RGB) of the markers, in the order simulate_tissue names them.
 _COLOURS = [(255, 80, 80), (255, 210, 0), (230, 80, 255), (0, 230, 230), (120, 255, 120),
@@ -93,20 +93,37 @@ def demo(
     cell table; opens in napari and SpatialData) and OUTPUT/overview.png.
     Runs offline in well under a minute on two cores.
     """
+    from cellscale.engine._cluster import check_cluster_options
+    from cellscale.io import check_output
+
+    start = time.perf_counter()
+    output = check_output(output, kind="dir", overwrite=overwrite)
+    check_cluster_options(scheduler=scheduler, memory_limit=memory_limit)
+    if output.exists():
+        shutil.rmtree(output)
+    output.mkdir(parents=True)
+    try:
+        _demo(output, size=size, seed=seed, workers=workers, memory_limit=memory_limit,
+              scheduler=scheduler, start=start)
+    except KeyboardInterrupt:
+        shutil.rmtree(output, ignore_errors=True)
+        interrupted(output, kept=f"removed the unfinished {output}; run the same command again "
+                                 f"to start over")
+    except BaseException:
+        shutil.rmtree(output, ignore_errors=True)  # nothing half-made is left behind
+        raise
+
+
+def _demo(output: Path, *, size: int, seed: int, workers: int | None, memory_limit: str,
+          scheduler: str | None, start: float) -> None:
     from cellscale.data import simulate_tissue
     from cellscale.engine import default_pipeline, run_pipeline
+    from cellscale.engine._commit import image_name
     from cellscale.engine._inputs import describe_input
-    from cellscale.errors import CellscaleError, OutputExistsError
+    from cellscale.errors import CellscaleError
     from cellscale.io import open_store, write_image
     from cellscale.metrics import match_instances
 
-    start = time.perf_counter()
-    if output.exists():
-        if not overwrite:
-            raise OutputExistsError(f"{output}: already exists; pass --overwrite to replace it "
-                                    f"or choose another folder with -o")
-        shutil.rmtree(output)
-    output.mkdir(parents=True)
     sample = simulate_tissue(shape=(size, size), seed=seed)
     image_path = write_image(sample.image, output / "tissue.ome.zarr")
     pipeline = default_pipeline(describe_input(image_path, "tissue")).model_copy(
@@ -133,5 +150,6 @@ def demo(
         f"pipeline {pipeline.describe()} on {report.n_workers} worker(s) in {total:.1f} s.\n"
         f"Dominant marker: {positive}, none {counts['other']}.\n"
         f"  image     {image_path}\n"
-        f"  results   {report.store}  (labels/tissue_cells, labels/tissue_nuclei, tables/tissue)\n"
+        f"  results   {report.store}  (images/{image_name('tissue')}, labels/tissue_cells, "
+        f"labels/tissue_nuclei, tables/tissue)\n"
         f"  overview  {(output / 'overview.png').absolute()}")

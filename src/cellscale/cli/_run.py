@@ -53,8 +53,7 @@ class _Bar:
             self.progress.__exit__(*exc)
 
     def __call__(self, event: Any) -> None:
-        if event.kind == "fail":
-            typer.secho(f"  failed: {event.image_id}: {event.message}", err=True, fg="red")
+        # Failures are listed once, at the end of the run (print_failures).
         if self.progress is None:
             return
         if event.kind == "start":
@@ -71,6 +70,21 @@ class _Bar:
                 self.progress.remove_task(self.chunks.pop(event.image_id))
 
 
+def print_failures(report: Any) -> None:
+    """One paragraph per failed image, its advice in the CLI's words."""
+    from cellscale.cli._app import cli_message
+
+    for image_id, error in report.errors.items():
+        text = " ".join(cli_message(error, command="run").split())
+        typer.secho(f"cellscale: error: {image_id}: {text}", err=True, fg="red")
+
+
+def interrupted(store: Path, *, kept: str) -> None:
+    """Report a Ctrl-C and exit with status 130 (the shell's code for SIGINT)."""
+    typer.secho(f"cellscale: interrupted; {kept}", err=True, fg="red")
+    raise typer.Exit(130)
+
+
 def run(
     inputs: Annotated[list[Path], typer.Argument(
         metavar="INPUT...", help="Images (TIFF, OME-TIFF, OME-Zarr, PNG) or folders of them.")],
@@ -82,6 +96,9 @@ def run(
     channels: Annotated[str | None, typer.Option(
         "--channels", help="Default pipeline: the nuclear channel, or nuclear,membrane "
                            "(names or indices).")] = None,
+    axes: Annotated[str | None, typer.Option(
+        "--axes", help="Axes of the inputs when their files do not say, e.g. cyx or tyx.")]
+    = None,
     scheduler: Annotated[str | None, typer.Option(
         "--scheduler", help="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 "
                             "(default: a local cluster).")] = None,
@@ -90,27 +107,43 @@ def run(
                                  "memory allows).")] = None,
     memory_limit: Annotated[str, typer.Option(
         "--memory-limit", help="Local cluster: memory per worker, e.g. 2GB.")] = "2GB",
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace the results store with this run's results only (swapped "
+                            "in when the run ends) instead of resuming it.")] = False,
 ) -> None:
     """Run a pipeline (segment, measure, ...) over images into a results store, in parallel.
 
-    Large images are processed in chunks; a re-run skips images already in the
-    store; an image that fails is reported at the end and the others complete.
+    Large images are processed in chunks. A re-run skips the images whose
+    results in the store came from the same file (path, size, modification
+    time) through the same pipeline and models, and redoes the others,
+    replacing their results. An image that fails is reported at the end and
+    the others complete. After Ctrl-C, running the same command finishes the
+    run.
     """
     from cellscale.engine import run_pipeline
 
-    with _Bar() as bar:
-        report = run_pipeline(inputs, output, pipeline=pipeline,
-                              channels=_split_channels(channels), scheduler=scheduler,
-                              n_workers=workers, memory_limit=memory_limit, on_event=bar)
+    try:
+        with _Bar() as bar:
+            report = run_pipeline(inputs, output, pipeline=pipeline,
+                                  channels=_split_channels(channels), axes=axes,
+                                  scheduler=scheduler, n_workers=workers,
+                                  memory_limit=memory_limit, overwrite=overwrite, on_event=bar)
+    except KeyboardInterrupt:
+        store = output.expanduser().absolute()
+        if overwrite:
+            interrupted(store, kept=f"{store} was not changed")
+        interrupted(store, kept=f"the images finished so far are kept in {store} (marked "
+                                f"incomplete); run the same command again to finish the others")
     cells = sum(report.n_objects.values())
+    where = report.store if report.store.exists() else "no results store written"
+    if report.resumed:
+        typer.echo(f"Resumed an interrupted run into {report.store}.")
     typer.echo(
         f"Processed {len(report.done)} image(s), skipped {len(report.skipped)} already done, "
         f"{len(report.failed)} failed; {cells} cells in {report.seconds:.1f} s on "
-        f"{report.n_workers} worker(s) -> {report.store}")
+        f"{report.n_workers} worker(s) -> {where}")
     if report.failed:
-        for image_id, message in report.failed.items():
-            typer.secho(f"cellscale: error: {image_id}: {' '.join(message.split())}", err=True,
-                        fg="red")
+        print_failures(report)
         typer.echo("Re-run the same command to retry them; finished images are skipped.",
                    err=True)
         sys.exit(1)

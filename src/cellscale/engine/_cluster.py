@@ -17,7 +17,8 @@ from typing import Any
 
 from cellscale.errors import CellscaleError, InvalidArgumentError
 
-__all__ = ["EngineConnectionError", "cluster_client", "default_workers", "worker_memory_limit"]
+__all__ = ["EngineConnectionError", "check_cluster_options", "cluster_client", "default_workers",
+           "worker_memory_limit"]
 
 
 class EngineConnectionError(CellscaleError, ConnectionError):
@@ -36,6 +37,27 @@ def _bytes(value: int | str) -> int:
         raise InvalidArgumentError(f"memory limit {value!r} is below 256 MB, too little for a "
                                    f"worker that runs a network")
     return out
+
+
+def check_cluster_options(*, scheduler: str | None = None,
+                          memory_limit: int | str = "2GB") -> None:
+    """Check the options of :func:`cluster_client` before any work is done.
+
+    Raises
+    ------
+    InvalidArgumentError
+        A scheduler that is not an address, or a memory limit that is not a
+        size of at least 256 MB (for a local cluster).
+    EngineConnectionError
+        Nothing listens at a ``tcp://`` scheduler address.
+    """
+    if scheduler is None:
+        _bytes(memory_limit)
+        return
+    if not isinstance(scheduler, str) or "://" not in scheduler:
+        raise InvalidArgumentError(f"scheduler must be an address such as "
+                                   f"'tcp://HOST:8786', got {scheduler!r}")
+    _probe(scheduler)
 
 
 def default_workers(memory_limit: int | str) -> int:
@@ -74,21 +96,16 @@ def cluster_client(
     """
     from distributed import Client, LocalCluster
 
+    check_cluster_options(scheduler=scheduler, memory_limit=memory_limit)
     if scheduler is not None:
-        if not isinstance(scheduler, str) or "://" not in scheduler:
-            raise InvalidArgumentError(f"scheduler must be an address such as "
-                                       f"'tcp://HOST:8786', got {scheduler!r}")
-        _probe(scheduler)
         try:
             client = Client(scheduler, timeout="20s")
         except (OSError, TimeoutError) as exc:
             raise EngineConnectionError(f"cannot reach the Dask scheduler at {scheduler}: {exc}; "
                                         f"start one with `dask scheduler` or check the address") \
                 from exc
-        try:
+        with _closing(client):
             yield client
-        finally:
-            client.close()
         return
     limit = _bytes(memory_limit)
     workers = default_workers(limit) if n_workers is None else int(n_workers)
@@ -97,11 +114,32 @@ def cluster_client(
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, memory_limit=limit,
                            processes=True, dashboard_address=":0",
                            silence_logs=logging.ERROR)
+    with _closing(cluster), _closing(Client(cluster)) as client:
+        yield client
+
+
+@contextmanager
+def _closing(thing: Any) -> Iterator[Any]:
+    """Close a client or cluster on the way out; quietly when leaving on an error.
+
+    After Ctrl-C (or any error) the cluster still holds running tasks; closing
+    it then makes ``distributed`` log cancelled tasks and raise
+    ``CancelledError`` from its event loop, which would hide the real reason.
+    """
     try:
-        with Client(cluster) as client:
-            yield client
-    finally:
-        cluster.close()
+        yield thing
+    except BaseException:
+        logger = logging.getLogger("distributed")
+        level = logger.level
+        logger.setLevel(logging.CRITICAL)
+        try:
+            thing.close()
+        except BaseException:  # noqa: BLE001, S110  # the first error is the one to report
+            pass
+        finally:
+            logger.setLevel(level)
+        raise
+    thing.close()
 
 
 def _probe(address: str) -> None:

@@ -7,7 +7,9 @@ Names in the store, for an image ``A01``:
 * ``tables/A01`` — the cell table, annotating ``A01_cells`` (or
   ``A01_nuclei`` without whole cells; for movies, every frame's layer, with
   ``obs["region"]`` naming each row's);
-* ``images/A01`` — the input, when the pipeline has ``save_image: true``.
+* ``images/A01_image`` — the input, when the pipeline has ``save_image: true``
+  (not ``images/A01``: SpatialData needs every element name unique across
+  images, labels, points and tables).
 
 Outputs are first written into a *staging* store in the job's scratch folder
 (:func:`stage`; for small images by the worker that processed them, so
@@ -30,7 +32,12 @@ import numpy as np
 from cellscale.engine._job import Job
 from cellscale.engine._pipeline import Pipeline
 
-__all__ = ["label_names", "outputs_of", "publish", "stage"]
+__all__ = ["elements_of", "image_name", "label_names", "publish", "stage"]
+
+
+def image_name(image_id: str) -> str:
+    """Store name of a copied input image."""
+    return f"{image_id}_image"
 
 
 def label_names(image_id: str, compartment: str, n_frames: int | None) -> list[str]:
@@ -40,13 +47,16 @@ def label_names(image_id: str, compartment: str, n_frames: int | None) -> list[s
     return [f"{image_id}_{compartment}_t{t:04d}" for t in range(n_frames)]
 
 
-def outputs_of(job: Job, pipeline: Pipeline) -> list[tuple[str, str]]:
-    """The ``(kind, name)`` elements a finished job leaves in the store."""
+def elements_of(job: Job, pipeline: Pipeline) -> list[tuple[str, str]]:
+    """Every ``(kind, name)`` element a finished job leaves in the store."""
     from cellscale.engine._measure_step import MeasureStep
     from cellscale.engine._segment_step import SegmentStep
 
-    frames = job.ref.n_frames if "t" in job.ref.axes else None
+    movie = "t" in job.ref.axes
+    frames = job.ref.n_frames if movie else None
     out: list[tuple[str, str]] = []
+    if pipeline.save_image and not movie:
+        out.append(("images", image_name(job.ref.image_id)))
     for step in pipeline.steps:
         if isinstance(step, MeasureStep):
             out.append(("tables", step.table or job.ref.image_id))
@@ -54,8 +64,7 @@ def outputs_of(job: Job, pipeline: Pipeline) -> list[tuple[str, str]]:
             card = _card(step.model)
             for compartment in step.compartments or card.objects():
                 out.extend(("labels", n) for n in label_names(job.ref.image_id, compartment, frames))
-    tables = [o for o in out if o[0] == "tables"]
-    return tables or out
+    return list(dict.fromkeys(out))
 
 
 def _card(model: str) -> Any:
@@ -93,8 +102,8 @@ def _stage(job: Job, pipeline: Pipeline) -> list[tuple[str, str]]:
         image = open_image(ref)
         if "z" in image.axes:
             image = image.isel(z=0)
-        add_image(store, ref.image_id, image, overwrite=True)
-        written.append(("images", ref.image_id))
+        add_image(store, image_name(ref.image_id), image, overwrite=True)
+        written.append(("images", image_name(ref.image_id)))
     sizes = dict(ref.pixel_size) or None
     layers: dict[str, list[str]] = {}
     for compartment, layer in job.labels.items():

@@ -15,26 +15,36 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 import traceback
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from cellscale.engine._cluster import cluster_client, worker_memory_limit
-from cellscale.engine._commit import outputs_of, publish, stage
+from cellscale.engine._cluster import check_cluster_options, cluster_client, worker_memory_limit
+from cellscale.engine._commit import elements_of, stage
 from cellscale.engine._defaults import default_pipeline
 from cellscale.engine._inputs import describe_input, expand_inputs, unique_ids
 from cellscale.engine._job import ImageRef, Job, serial_map
+from cellscale.engine._ledger import StoreLedger
 from cellscale.engine._pipeline import Pipeline, load_pipeline
 from cellscale.engine._plan import plan_chunks
+from cellscale.engine._provenance import (
+    fingerprint,
+    image_entry,
+    matches,
+    pipeline_key,
+    pipeline_record,
+)
 from cellscale.engine._segment_step import SegmentStep, _card, model_halo
-from cellscale.errors import CellscaleError
+from cellscale.errors import CellscaleError, InvalidArgumentError
 
-__all__ = ["Event", "RunReport", "chunk_size_for", "run_pipeline"]
+__all__ = ["Event", "RunReport", "TaskError", "chunk_size_for", "explain", "run_pipeline"]
 
 PathLike = str | os.PathLike[str]
 
@@ -60,23 +70,29 @@ class RunReport:
     done, skipped : list of str
         Images processed now, and images already complete in the store.
     failed : dict of str to str
-        Image (or input path) → error message.
+        Image → error message (one paragraph naming its file).
+    errors : dict of str to CellscaleError
+        The same failures as errors, with their advice (``hint``, ``option``).
     n_objects : dict of str to int
         Rows of each table written (cells, or nuclei without cells).
     timings : dict of str to dict of str to float
         Per image: seconds per step, and ``"write"`` (into the store).
     seconds : float
     n_workers : int
+    resumed : bool
+        True when the previous run into the store had not finished.
     """
 
     store: Path
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, CellscaleError] = field(default_factory=dict)
     n_objects: dict[str, int] = field(default_factory=dict)
     timings: dict[str, dict[str, float]] = field(default_factory=dict)
     seconds: float = 0.0
     n_workers: int = 0
+    resumed: bool = False
 
     @property
     def ok(self) -> bool:
@@ -101,15 +117,68 @@ def chunk_size_for(memory_limit: int | None) -> int:
     return 512
 
 
-def _message(exc: BaseException) -> str:
+class TaskError(CellscaleError, RuntimeError):
+    """An image failed: the reason, naming its file, with advice where there is some."""
+
+
+class _RemoteError(RuntimeError):
+    """An unexpected error of a task, as ``"TypeName: message"``."""
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """A task's failure, returned (not raised) so the worker does not log a traceback."""
+
+    error: CellscaleError | None
+    text: str
+    trace: str
+
+
+def _guarded(fn: Callable[..., Any], *args: Any) -> Any:
+    """Call ``fn``; an exception comes back as a :class:`_Failed` value.
+
+    A task that raises makes the Dask worker log the whole traceback
+    (``distributed.worker - ERROR - Compute Failed``) on the terminal, beside
+    the one paragraph the run reports for it; returned, it is reported once.
+    """
+    try:
+        return fn(*args)
+    except Exception as exc:  # noqa: BLE001  # reported by the driver, with the image's path
+        error = exc if isinstance(exc, CellscaleError) else None
+        return _Failed(error, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+
+
+def _unwrap(value: Any) -> Any:
+    if isinstance(value, _Failed):
+        if os.environ.get("CELLSCALE_DEBUG"):
+            print(value.trace, file=sys.stderr)
+        raise value.error if value.error is not None else _RemoteError(value.text)
+    return value
+
+
+def explain(exc: BaseException, path: str | None = None) -> CellscaleError:
+    """``exc`` as one paragraph naming ``path``, keeping a cellscale error's advice.
+
+    Errors cellscale raises on purpose say what is wrong; anything else
+    (a decompression error from a damaged chunk, a dead worker) is named and
+    explained.
+    """
     if isinstance(exc, CellscaleError):
-        return str(exc)
-    name = type(exc).__name__
-    hint = ""
-    if name == "KilledWorker":
-        hint = " (a worker died, usually from running out of memory: raise the memory limit " \
-               "or lower chunk_size)"
-    return f"{name}: {exc}{hint}"
+        message, hint = exc.message, exc.hint
+        option, choices = exc.option, exc.choices
+    else:
+        name = type(exc).__name__
+        text = str(exc) if isinstance(exc, _RemoteError) else f"{name}: {exc}"
+        message, hint, option, choices = text, None, None, ()
+        if name == "KilledWorker":
+            message += (" (a worker died, usually from running out of memory: give workers more "
+                        "memory or set a smaller chunk_size in the pipeline)")
+        elif path is not None:
+            message = (f"cannot read or process the image ({message}); the file may be damaged "
+                       f"or truncated: check that it opens in another viewer, or write it again")
+    if path is not None and path not in message:
+        message = f"{path}: {message}"
+    return TaskError(" ".join(message.split()), hint=hint, option=option, choices=choices)
 
 
 def _halo(pipeline: Pipeline) -> int:
@@ -153,11 +222,12 @@ def _client_map(client: Any, on_chunk: Callable[[int, int], None]) -> Any:
     def map_(fn: Callable[..., Any], items: Sequence[Any]) -> list[Any]:
         from distributed import as_completed
 
-        futures = client.map(fn, list(items), pure=False)
+        futures = client.map(partial(_guarded, fn), list(items), pure=False)
         try:
             for k, future in enumerate(as_completed(futures), 1):
                 if future.status == "error":
-                    future.result()  # raises the task's exception here
+                    future.result()  # raises the task's exception here (e.g. KilledWorker)
+                _unwrap(future.result())
                 on_chunk(k, len(futures))
             return client.gather(futures)
         finally:
@@ -177,6 +247,7 @@ def run_pipeline(
     n_workers: int | None = None,
     memory_limit: int | str = "2GB",
     client: Any = None,
+    overwrite: bool = False,
     on_event: Callable[[Event], None] | None = None,
 ) -> RunReport:
     """Run a pipeline over images into a results store, on a Dask cluster.
@@ -186,8 +257,12 @@ def run_pipeline(
     inputs : path or sequence of paths
         Image files, OME-Zarr stores, or folders of them.
     output : path
-        The results store (``.zarr``); created if missing, else resumed: images
-        whose outputs are all present are skipped.
+        The results store (``.zarr``); created when the first image is done,
+        else resumed: an image is skipped only when the store holds its results
+        from the same input (path, size, modification time), read the same way,
+        through the same pipeline (steps, options, model cards); any other image
+        is redone and its elements replaced (see
+        :mod:`cellscale.engine._provenance`).
     pipeline : Pipeline or path, optional
         The steps, or a YAML file of them; default :func:`default_pipeline` of
         each image.
@@ -202,6 +277,9 @@ def run_pipeline(
     client : distributed.Client, optional
         Use this client instead (``scheduler``, ``n_workers`` and ``memory_limit``
         are then ignored).
+    overwrite : bool
+        Replace an existing store with one holding only this run's results
+        (swapped in when the run ends; the old store is kept if nothing succeeds).
     on_event : callable, optional
         Called with an :class:`Event` as work progresses.
 
@@ -209,9 +287,18 @@ def run_pipeline(
     -------
     RunReport
         Failures are reported here, not raised (except for problems with the
-        run as a whole: no inputs, an unwritable store, a bad pipeline file).
+        run as a whole: no inputs, an unwritable store, a bad pipeline file, an
+        unreachable scheduler). Nothing is written before those are checked,
+        and a run in which no image succeeds leaves no new store.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        Passed on after the cluster is stopped and the store is marked
+        ``interrupted`` (``open_store(output).complete`` is False); the images
+        finished before it are kept, and the same call finishes the others.
     """
-    from cellscale.io import create_store, open_store
+    from cellscale.io._paths import check_output
 
     start = time.perf_counter()
     emit = on_event or (lambda event: None)
@@ -219,85 +306,158 @@ def run_pipeline(
         pipeline = load_pipeline(pipeline)
     paths = expand_inputs(inputs if not isinstance(inputs, (str, os.PathLike)) else [inputs])
     ids = unique_ids(paths)
-    store_path = Path(output).expanduser().absolute()
-    if not store_path.exists():
-        config = {"pipeline": pipeline.model_dump(mode="json") if pipeline else "default",
-                  "inputs": [str(p) for p in paths]}
-        create_store(store_path, config=config)
-    existing = open_store(store_path)
-    report = RunReport(store=store_path)
+    store_path = check_output(output, paths, kind="dir", overwrite=overwrite,
+                              resume=not overwrite)
+    if client is None:
+        check_cluster_options(scheduler=scheduler, memory_limit=memory_limit)
+    ledger = _ledger(store_path, overwrite)
+    report = RunReport(store=store_path, resumed=ledger.resumes_interrupted)
     scratch_root = store_path.with_name(f".{store_path.name}.scratch-{uuid.uuid4().hex[:8]}")
     context = nullcontext(client) if client is not None else cluster_client(
         scheduler=scheduler, n_workers=n_workers, memory_limit=memory_limit)
     try:
         with context as active:
             report.n_workers = len(active.scheduler_info()["workers"])
-            _run_all(active, paths, ids, pipeline, channels, axes, existing, store_path,
-                     scratch_root, report, emit)
+            _run_all(active, paths, ids, pipeline, channels, axes, ledger, scratch_root,
+                     report, emit)
+    except BaseException:
+        ledger.interrupted()
+        raise
     finally:
         shutil.rmtree(scratch_root, ignore_errors=True)
+    ledger.finish(report.failed)
     report.seconds = time.perf_counter() - start
     return report
 
 
+def _ledger(store: Path, overwrite: bool) -> StoreLedger:
+    from cellscale.errors import FileFormatError, OutputExistsError
+
+    try:
+        return StoreLedger(store, overwrite=overwrite)
+    except FileFormatError as exc:
+        raise OutputExistsError(f"{store}: exists and is not a results store, so a run can "
+                                f"neither resume nor add to it ({exc})",
+                                hint="choose another output, or pass overwrite=True to "
+                                     "replace it", option="overwrite") from exc
+
+
+@dataclass
+class _Plan:
+    ref: ImageRef
+    pipeline: Pipeline
+    facts: dict[str, Any]
+    record: dict[str, Any]
+    elements: list[tuple[str, str]]
+
+
+def _plan_image(path: Path, image_id: str, pipeline: Pipeline | None, channels: Any,
+                axes: str | None, chunk_size: int, scratch_root: Path, ledger: StoreLedger,
+                claimed: dict[tuple[str, str], str],
+                records: dict[str, tuple[dict[str, Any], str]]) -> tuple[_Plan, Job] | None:
+    """Describe one input and decide: None to skip it, else what to do (raises if it cannot)."""
+    ref = describe_input(path, image_id, axes=axes)
+    pipe = pipeline or default_pipeline(ref, channels=channels)
+    text = pipe.model_dump_json()
+    if text not in records:
+        record = pipeline_record(pipe)
+        records[text] = (record, pipeline_key(record))
+    record, key = records[text]
+    facts = fingerprint(ref, key)
+    probe = _make_job(ref, pipe, chunk_size, scratch_root / image_id, serial_map, None)
+    elements = elements_of(probe, pipe)
+    entry = ledger.images.get(image_id)
+    if matches(entry, facts) and ledger.has_all(entry["elements"]):
+        return None
+    _check_names(ref, elements, ledger, claimed)
+    for step in pipe.steps:
+        step.check(probe)
+    return _Plan(ref, pipe, facts, record, elements), probe
+
+
+def _check_names(ref: ImageRef, elements: list[tuple[str, str]], ledger: StoreLedger,
+                 claimed: dict[tuple[str, str], str]) -> None:
+    """Refuse elements that would replace another image's, or share a name across kinds."""
+    names = [name for _, name in elements]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InvalidArgumentError(f"{ref.path}: the pipeline would store several elements "
+                                   f"named {twice}; element names must be unique (rename the "
+                                   f"measure step's table)")
+    for kind, name in elements:
+        other = claimed.get((kind, name)) or ledger.owner(kind, name)
+        if other is not None and other != ref.image_id:
+            raise InvalidArgumentError(
+                f"{ref.path}: its {kind} element {name!r} would replace image {other!r}'s in "
+                f"{ledger.target}; give each image its own names (leave the measure step's "
+                f"table unset to name it after the image), or run it into another store")
+    for element in elements:
+        claimed[element] = ref.image_id
+
+
 def _run_all(client: Any, paths: list[Path], ids: list[str], pipeline: Pipeline | None,
-             channels: Any, axes: str | None, existing: Any, store: Path, scratch_root: Path,
+             channels: Any, axes: str | None, ledger: StoreLedger, scratch_root: Path,
              report: RunReport, emit: Callable[[Event], None]) -> None:
     from distributed import as_completed
 
     chunk_size = pipeline.chunk_size if pipeline and pipeline.chunk_size else \
         chunk_size_for(worker_memory_limit(client))
     emit(Event("start", total=len(paths)))
-    small: dict[Any, tuple[ImageRef, Pipeline]] = {}
-    large: list[tuple[ImageRef, Pipeline]] = []
+    small: dict[Any, _Plan] = {}
+    large: list[_Plan] = []
+    claimed: dict[tuple[str, str], str] = {}
+    records: dict[str, tuple[dict[str, Any], str]] = {}
     for path, image_id in zip(paths, ids):
         try:
-            ref = describe_input(path, image_id, axes=axes)
-            pipe = pipeline or default_pipeline(ref, channels=channels)
-            probe = _make_job(ref, pipe, chunk_size, scratch_root / image_id, serial_map, None)
-            if all(existing.has(kind, name) for kind, name in outputs_of(probe, pipe)):
-                report.skipped.append(image_id)
-                emit(Event("skip", image_id))
-                continue
-            for step in pipe.steps:
-                step.check(probe)
+            planned = _plan_image(path, image_id, pipeline, channels, axes, chunk_size,
+                                  scratch_root, ledger, claimed, records)
         except Exception as exc:  # noqa: BLE001  # one bad input must not stop the others
-            report.failed[image_id] = _message(exc)
-            emit(Event("fail", image_id, message=report.failed[image_id]))
+            _fail(image_id, str(path.absolute()), exc, report, emit)
             continue
+        if planned is None:
+            report.skipped.append(image_id)
+            emit(Event("skip", image_id))
+            continue
+        plan, probe = planned
         if len(probe.plan) == 1:
-            future = client.submit(_process_whole, ref, pipe, chunk_size,
+            future = client.submit(_guarded, _process_whole, plan.ref, plan.pipeline, chunk_size,
                                    str(scratch_root / image_id), pure=False)
-            small[future] = (ref, pipe)
+            small[future] = plan
         else:
-            large.append((ref, pipe))
-    for future in as_completed(list(small)):
-        ref, pipe = small.pop(future)
-        try:
-            _finish(*future.result(), store, report)
-            emit(Event("done", ref.image_id))
-        except Exception as exc:  # noqa: BLE001  # isolate this image's failure
-            _fail(ref, exc, report, emit)
-    for ref, pipe in large:
-        def on_chunk(done: int, total: int, image_id: str = ref.image_id) -> None:
+            large.append(plan)
+    try:
+        for future in as_completed(list(small)):
+            plan = small.pop(future)
+            try:
+                _finish(*_unwrap(future.result()), plan, ledger, report)
+            except Exception as exc:  # noqa: BLE001  # isolate this image's failure
+                _fail(plan.ref.image_id, plan.ref.path, exc, report, emit)
+            else:
+                emit(Event("done", plan.ref.image_id))
+    finally:
+        client.cancel(list(small))
+    for plan in large:
+        def on_chunk(done: int, total: int, image_id: str = plan.ref.image_id) -> None:
             emit(Event("chunk", image_id, done, total))
 
         try:
-            job = _make_job(ref, pipe, chunk_size, scratch_root / ref.image_id,
+            job = _make_job(plan.ref, plan.pipeline, chunk_size, scratch_root / plan.ref.image_id,
                             _client_map(client, on_chunk), None)
-            _run_steps(job, pipe)
+            _run_steps(job, plan.pipeline)
             start = time.perf_counter()
-            elements = stage(job, pipe)
+            elements = stage(job, plan.pipeline)
             job.timings["write"] = time.perf_counter() - start
-            _finish(job, elements, store, report)
-            emit(Event("done", ref.image_id))
+            _finish(job, elements, plan, ledger, report)
         except Exception as exc:  # noqa: BLE001  # isolate this image's failure
-            _fail(ref, exc, report, emit)
+            _fail(plan.ref.image_id, plan.ref.path, exc, report, emit)
+        else:
+            emit(Event("done", plan.ref.image_id))
 
 
-def _finish(job: Job, elements: list[tuple[str, str]], store: Path, report: RunReport) -> None:
+def _finish(job: Job, elements: list[tuple[str, str]], plan: _Plan, ledger: StoreLedger,
+            report: RunReport) -> None:
     try:
-        publish(job, elements, store)
+        ledger.commit(job, elements, image_entry(plan.facts, elements), plan.record)
     finally:
         shutil.rmtree(job.scratch, ignore_errors=True)
     report.timings[job.ref.image_id] = dict(job.timings)
@@ -305,9 +465,11 @@ def _finish(job: Job, elements: list[tuple[str, str]], store: Path, report: RunR
     report.n_objects.update(job.extras.get("n_obs", {}))
 
 
-def _fail(ref: ImageRef, exc: BaseException, report: RunReport,
+def _fail(image_id: str, path: str, exc: BaseException, report: RunReport,
           emit: Callable[[Event], None]) -> None:
-    report.failed[ref.image_id] = _message(exc)
-    if os.environ.get("CELLSCALE_DEBUG"):
+    error = explain(exc, path)
+    report.errors[image_id] = error
+    report.failed[image_id] = str(error)
+    if os.environ.get("CELLSCALE_DEBUG") and not isinstance(exc, TaskError):
         traceback.print_exception(exc)
-    emit(Event("fail", ref.image_id, message=report.failed[ref.image_id]))
+    emit(Event("fail", image_id, message=report.failed[image_id]))

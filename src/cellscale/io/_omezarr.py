@@ -20,7 +20,9 @@ seconds. Lower levels halve y and x (never z): 2 x 2 block means for images,
 the pixel next to each block's centre for labels (never a blended label).
 
 A label image written on its own goes where NGFF puts label images,
-``labels.zarr/labels/<name>/s0 ...``, with ``image-label`` metadata.
+``labels.zarr/labels/<name>/s0 ...``, with ``image-label`` metadata whose
+``source.image`` is ``"../../"`` (the group above ``labels/``, as NGFF lays
+out an image's labels).
 """
 
 from __future__ import annotations
@@ -376,4 +378,7 @@ def write_labels_zarr(
         chunks=default_chunks(axes, shape), levels=default_levels(shape, n_levels),
         nearest=True, pixel_size=pixel_size, interval=None, name=name,
     )
-    write_label_metadata(group["labels"], name)
+    # "source" names the image the labels belong to, relative to the label image:
+    # NGFF puts labels at <image>/labels/<name>, so "../../". Without it
+    # ome-zarr-py (napari, spatialdata) logs "no parent found" for every label image.
+    write_label_metadata(group["labels"], name, source={"image": "../../"})

@@ -51,7 +51,7 @@ from cellscale.io._omezarr import is_zarr_store, write_labels_zarr, write_omezar
 from cellscale.io._table import _write_zarr_v3
 
 __all__ = ["ELEMENT_KINDS", "add_image", "add_labels", "add_points", "add_table",
-           "create_store", "write_store"]
+           "create_store", "remove_element", "set_store_attrs", "write_store"]
 
 PathLike = str | os.PathLike[str]
 ELEMENT_KINDS = ("images", "labels", "points", "tables")
@@ -116,6 +116,53 @@ def create_store(path: PathLike, *, config: Any = None, overwrite: bool = False)
         except OSError as exc:
             raise OutputNotWritableError(f"{target}: writing failed: {exc}") from exc
     return target.absolute()
+
+
+def set_store_attrs(path: PathLike, **entries: Any) -> None:
+    """Set entries of a store's ``cellscale`` root attributes, atomically.
+
+    The store's root ``zarr.json`` is rewritten under a temporary name and
+    renamed over the old one, so a reader sees the old attributes or the new
+    ones, never a mix. One process at a time may call this on a store.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A store made by :func:`create_store`.
+    **entries
+        JSON-serialisable values, e.g. ``config={...}``; other entries are kept.
+    """
+    root = Path(path).expanduser().absolute()
+    meta = root / "zarr.json"
+    try:
+        document = json.loads(meta.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputNotFoundError(f"{root}: not a cellscale results store ({exc})") from exc
+    attrs = document.setdefault("attributes", {})
+    ours = dict(attrs.get("cellscale") or {})
+    ours.update(_jsonable(entries, root))
+    attrs["cellscale"] = ours
+    tmp = root / f".zarr.json.partial-{uuid.uuid4().hex[:8]}"
+    try:
+        tmp.write_text(json.dumps(document, indent=2))
+        os.replace(tmp, meta)
+    except OSError as exc:
+        remove_path(tmp)
+        raise OutputNotWritableError(f"{root}: cannot update the store's attributes: {exc}") \
+            from exc
+
+
+def remove_element(path: PathLike, kind: str, name: str) -> None:
+    """Remove ``kind/name`` from a store if present (moved aside first, so never half-removed)."""
+    root = Path(path).expanduser().absolute()
+    if kind not in ELEMENT_KINDS:
+        raise InvalidArgumentError(f"unknown element kind {kind!r}; kinds are "
+                                   f"{', '.join(ELEMENT_KINDS)}")
+    final = root / kind / _check_name(name, kind, root)
+    if final.exists():
+        aside = root.with_name(f".{root.name}.{kind}-{name}.removed-{uuid.uuid4().hex[:8]}")
+        os.replace(final, aside)
+        remove_path(aside)
 
 
 def write_store(

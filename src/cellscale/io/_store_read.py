@@ -26,7 +26,14 @@ class Store:
     images, labels, points, tables : tuple of str
         Names of the complete elements of each kind.
     config : dict
-        The configuration saved when the store was created.
+        The configuration saved with the store. A store written by
+        :func:`cellscale.engine.run_pipeline` describes what it holds: the
+        ``pipelines`` used and, per image, its input, pipeline and elements
+        (``images``; see :mod:`cellscale.engine._provenance`).
+    run : dict
+        The state of the last pipeline run into the store (``{"state":
+        "complete", ...}``; ``"running"`` or ``"interrupted"`` while it is
+        incomplete); empty for stores not written by a run.
     """
 
     path: Path
@@ -35,6 +42,12 @@ class Store:
     points: tuple[str, ...] = ()
     tables: tuple[str, ...] = ()
     config: dict[str, Any] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        """False while a pipeline run into the store is unfinished (running or interrupted)."""
+        return self.run.get("state", "complete") == "complete"
 
     def has(self, kind: str, name: str) -> bool:
         """True when the store holds the element ``kind/name`` (for resuming)."""
@@ -115,7 +128,8 @@ def open_store(path: str | os.PathLike[str]) -> Store:
     if "spatialdata_attrs" not in attrs or not all((root / k).is_dir() for k in ELEMENT_KINDS):
         raise FileFormatError(f"{root}: not a results store (no SpatialData attributes or "
                               f"missing {'/'.join(ELEMENT_KINDS)} groups)")
-    config = dict((attrs.get("cellscale") or {}).get("config") or {})
+    ours = attrs.get("cellscale") or {}
+    config = dict(ours.get("config") or {})
     found = {k: tuple(n for n in _names(root / k) if is_zarr_store(root / k / n))
              for k in ELEMENT_KINDS}
-    return Store(path=root, config=config, **found)
+    return Store(path=root, config=config, run=dict(ours.get("run") or {}), **found)
