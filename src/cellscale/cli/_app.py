@@ -70,6 +70,7 @@ _ADVICE = {
     "labels": "this is a label image: give the image it was made from (label images go to "
               "'cellscale track --labels' or an evaluation's masks)",
     "label_name": "name one of them: give the path of the store's labels/<name>{e.g.}",
+    "size": "choose a smaller --size (or fewer --frames), or add --allow-large",
     "compartment": "choose another --compartment or model{e.g.}",
     "lazy": "crop or downsample it first, or process it in chunks with 'cellscale run'",
 }

@@ -74,10 +74,17 @@ def train(
 ) -> None:
     """Train a segmentation model on labelled images; writes NAME.onnx + NAME.json (card) + NAME.pt."""
     from cellscale.errors import InvalidArgumentError
+    from cellscale.io import check_output
     from cellscale.train import train_model
 
     if device not in ("auto", "cpu", "cuda"):
         raise InvalidArgumentError(f"--device must be one of 'auto', 'cpu', 'cuda', got {device!r}")
+    if not model_name or "/" in model_name or model_name.startswith("."):
+        raise InvalidArgumentError(
+            f"--model-name must be a plain name (no '/', not starting with '.'), got {model_name!r}")
+    # --out may exist (training resumes its checkpoint) but never overlaps the data.
+    out = check_output(out if out is not None else Path(model_name), [*data, *(test_data or [])],
+                       kind="dir", resume=True)
     extra: dict = {"max_minutes": max_minutes} if max_minutes is not None else {}
     if steps_per_epoch is not None:
         extra["steps_per_epoch"] = steps_per_epoch

@@ -214,14 +214,15 @@ def run_training(
             f"training needs at least 2 images to hold one out for validation; found {len(pairs)} "
             f"in {', '.join(config.data)}"
         )
-    out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(config.threads)
     device = _device(config.device)
-    (out_dir / "config.json").write_text(config.model_dump_json(indent=2) + "\n", encoding="utf-8")
     train_idx, val_idx = split(len(pairs), config.val_fraction, config.seed)
     log.info("reading %d training and %d validation images", len(train_idx), len(val_idx))
     kinds = map_kinds(_learns_centre(config))
     items = load_items(pairs, config.channels, centre="centre" in kinds)
+    # Only now, with every image and label image read and checked, is anything written.
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.json").write_text(config.model_dump_json(indent=2) + "\n", encoding="utf-8")
     train_items = [items[i] for i in train_idx]
     val_items = [items[i] for i in val_idx] or train_items
     sampler = PatchSampler(train_items, config.patch_size, config.augment)
