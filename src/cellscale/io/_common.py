@@ -173,7 +173,8 @@ def decide_lazy(source: Source, lazy: bool | None, memory_budget: float | str) -
         if total is not None and source.nbytes > total:
             raise ImageTooLargeError(
                 f"{source.path}: shape {source.shape} needs {source.nbytes / 1e9:.1f} GB, more "
-                f"than this machine's {total / 1e9:.1f} GB of memory; read it with lazy=True"
+                f"than this machine's {total / 1e9:.1f} GB of memory",
+                hint="read it with lazy=True", option="lazy",
             )
     return lazy
 

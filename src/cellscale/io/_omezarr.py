@@ -96,8 +96,11 @@ def open_zarr(path: Path, *, level: int = 0, labels: bool = False) -> Source:
     if "bioformats2raw.layout" in ome and "0" in node:
         return open_zarr(path / "0", level=level, labels=labels)
     if "multiscales" not in ome:
-        hint = " (it holds label images: use read_labels)" if "labels" in node else ""
-        raise FileFormatError(f"{path}: Zarr group has no OME-NGFF 'multiscales' metadata{hint}")
+        if "labels" in node:
+            raise FileFormatError(
+                f"{path}: Zarr group has no OME-NGFF 'multiscales' metadata; it holds label images",
+                hint="read them with read_labels", option="labels")
+        raise FileFormatError(f"{path}: Zarr group has no OME-NGFF 'multiscales' metadata")
     try:
         multiscale = ome["multiscales"][0]
         axes_meta = [{"name": a} if isinstance(a, str) else dict(a) for a in multiscale["axes"]]
@@ -175,7 +178,9 @@ def open_labels_zarr(path: Path, *, name: str | None, level: int = 0) -> Source:
     if name is None:
         if len(available) != 1:
             raise InvalidArgumentError(
-                f"{path}: holds {len(available)} label images {available}; pass name="
+                f"{path}: holds {len(available)} label images {available}",
+                hint="pass name=", option="label_name",
+                choices=[str(path / "labels" / n) for n in available],
             )
         name = available[0]
     if name not in available:

@@ -113,8 +113,10 @@ def open_stack(
             free = [a for a in "zc" if a not in frame]
             example = f", e.g. {free[0] + frame!r}" if free else ""
             raise InvalidAxesError(
-                f"{label}: the files already have a 't' axis ({frame!r}); pass axes= with "
-                f"the stack axis first{example}"
+                f"{label}: the files already have a 't' axis ({frame!r}); say the axes with "
+                "the stack axis first",
+                hint=f"pass axes={example.removeprefix(', e.g. ') or '...'}",
+                option="axes", choices=[free[0] + frame] if free else (),
             )
         full = validate_axes("t" + frame, shape)
     dtype = np.dtype(first.dtype)

@@ -55,8 +55,8 @@ def as_image(image: Any, *, axes: str | None = None) -> Image:
             if image.sizes[axis] != 1:
                 raise InvalidAxesError(
                     f"{_where(image)}segmentation works on 2-D images; this one has axes "
-                    f"{image.axes!r} and shape {image.shape}; select one plane first, e.g. "
-                    f"image.isel({axis}=0)"
+                    f"{image.axes!r} and shape {image.shape}",
+                    hint=f"select one plane first, e.g. image.isel({axis}=0)", option="plane",
                 )
             image = image.isel(**{axis: 0})
     kind = image.dtype.kind
@@ -110,8 +110,9 @@ def select_channels(
         return list(range(len(names)))
     missing = [role for role, i in zip(wanted, found) if i is None]
     raise InvalidArgumentError(
-        f"{need}; none is named {', '.join(map(repr, missing))}. "
-        "Choose the image's channels for the model with the channels option, in the model's order"
+        f"{need}; none is named {', '.join(map(repr, missing))}",
+        hint="choose the image's channels for the model with channels=, in the model's order",
+        option="channels", choices=[",".join(names[: len(wanted)])] if len(names) >= len(wanted) else (),
     )
 
 
