@@ -121,7 +121,10 @@ def run(
     run.
     """
     from cellscale.engine import run_pipeline
+    from cellscale.io import check_output
 
+    # The store may exist (a re-run resumes it) but never is, holds or lies inside an input.
+    check_output(output, [*inputs, pipeline], kind="dir", overwrite=overwrite, resume=True)
     try:
         with _Bar() as bar:
             report = run_pipeline(inputs, output, pipeline=pipeline,
