@@ -105,6 +105,7 @@ def test_ome_zarr_reader_opens_images_and_labels(tmp_path, parts, caplog):
 
 def test_spatialdata_reads_the_store(tmp_path, parts, caplog):
     import spatialdata as sd  # in the test extra: CI must run this, never skip it
+    import spatialdata._io  # imported lazily; warns on import about ome-zarr
 
     out = _write(tmp_path / "run.zarr", parts)
     with warnings.catch_warnings(), caplog.at_level(logging.WARNING):
@@ -154,7 +155,7 @@ def test_existing_store_is_not_replaced(tmp_path, parts):
 
 
 def test_incremental_and_resumable(tmp_path, parts):
-    image, cells, _, table = parts
+    _, cells, _, table = parts
     out = create_store(tmp_path / "run.zarr", config={"n": 2})
     add_labels(out, "f0_cells", cells, pixel_size=0.5)
     add_table(out, "f0", table, region="f0_cells")
@@ -171,7 +172,7 @@ def test_incremental_and_resumable(tmp_path, parts):
 def test_interrupted_write_leaves_nothing_complete(tmp_path, parts, monkeypatch):
     import cellscale.io._store as store_module
 
-    image, cells, _, table = parts
+    _, cells, _, table = parts
 
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
