@@ -58,20 +58,20 @@ _register()
 
 
 #: How the CLI words the advice of an error, by the option it is about
-#: (:attr:`cellscale.errors.CellscaleError.option`); ``{e.g.}`` becomes examples
+#: (:attr:`cellscale.errors.CellscaleError.option`); ``{eg}`` becomes examples
 #: built from the error's ``choices`` and ``{out}`` the command's output flag.
 _ADVICE = {
-    "axes": "say the axes with --axes{e.g.}",
-    "channels": "choose the image's channels with --channels, in the model's order{e.g.}",
+    "axes": "say the axes with --axes{eg}",
+    "channels": "choose the image's channels with --channels, in the model's order{eg}",
     "overwrite": "add --overwrite to replace it, or choose another path with {out}",
     "output": "choose another path with {out}",
     "plane": "'cellscale segment' takes one 2-D image: use 'cellscale track' for a movie, or "
              "--axes if the axes were read wrongly",
     "labels": "this is a label image: give the image it was made from (label images go to "
               "'cellscale track --labels' or an evaluation's masks)",
-    "label_name": "name one of them: give the path of the store's labels/<name>{e.g.}",
+    "label_name": "name one of them: give the path of the store's labels/<name>{eg}",
     "size": "choose a smaller --size (or fewer --frames), or add --allow-large",
-    "compartment": "choose another --compartment or model{e.g.}",
+    "compartment": "choose another --compartment or model{eg}",
     "lazy": "crop or downsample it first, or process it in chunks with 'cellscale run'",
 }
 _EXAMPLE_FLAG = {"axes": "--axes", "channels": "--channels", "compartment": "--compartment"}
@@ -89,9 +89,10 @@ def cli_message(exc: BaseException, *, command: str | None = None) -> str:
     examples = ""
     if exc.choices:
         shown = [f"{flag} {c}" if flag else c for c in exc.choices]
-        examples = ", e.g. " + " or ".join(shown)
-    advice = _ADVICE[exc.option].format(**{"e.g.": examples, "out": "--out" if command == "train"
-                                           else "-o"})
+        examples = ", e.g. " + (f"{', '.join(shown[:-1])} or {shown[-1]}" if len(shown) > 1
+                                else shown[0])
+    advice = _ADVICE[exc.option].format(eg=examples, out="--out" if command == "train"
+                                           else "-o")
     return f"{exc.message}; {advice}" if exc.message else advice
 
 

@@ -144,7 +144,7 @@ def check_output(
         raise InvalidArgumentError(f"kind must be 'file' or 'dir', got {kind!r}")
     out = Path(output).expanduser().absolute()
     real = out.resolve()
-    never = "an input is never overwritten, whatever overwriting allows"
+    never = "an input is never replaced, even when overwriting is asked for"
     for given, source in _input_paths(inputs):
         relation = _relation(real, source)
         if relation is not None:
@@ -154,12 +154,12 @@ def check_output(
     if kind == "file" and out.is_dir():
         raise OutputExistsError(
             f"{out}: is an existing folder, but the output is a file; a folder is never "
-            "replaced by a file, whatever overwriting allows",
+            "replaced by a file, even when overwriting is asked for",
             hint="choose another output path (a file name such as labels.tif)", option="output")
     if kind == "dir" and out.exists() and not out.is_dir():
         raise OutputExistsError(
             f"{out}: is an existing file, but the output is a folder; a file is never "
-            "replaced by a folder, whatever overwriting allows",
+            "replaced by a folder, even when overwriting is asked for",
             hint="choose another output path", option="output")
     if kind == "dir" and out.exists() and (overwrite or resume):
         why = _protected(out)
