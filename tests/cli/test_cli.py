@@ -15,7 +15,8 @@ import tifffile
 def run(*args: str) -> tuple[int, str, str]:
     """Run the CLI in a subprocess, as a user would (exit code, stdout, stderr)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "cellscale", *args], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "cellscale", *args], capture_output=True, text=True, timeout=300,
+        check=False,
     )
     return proc.returncode, proc.stdout, proc.stderr
 

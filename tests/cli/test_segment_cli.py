@@ -128,3 +128,38 @@ def test_pixel_size_option_labels_the_output(tmp_path, cli):
     code, _, err = cli("segment", image, "-o", str(tmp_path / "x.tif"),
                               "--diameter", "huge")
     assert code == 1 and "--diameter" in err
+
+
+@pytest.mark.parametrize("layout", ["split", "cellpose", "simulator"])
+def test_evaluate_takes_every_training_layout(tmp_path, cli, layout):
+    """The layouts `cellscale train` accepts; scores equal segment + match_instances by hand."""
+    import tifffile
+
+    from cellscale.metrics import aggregate, match_instances
+
+    truth, results = {}, []
+    for seed in (1, 2):
+        sample = simulate_nuclei(shape=(96, 96), seed=seed, diameter=14, density=0.25)
+        pixels, labels = np.asarray(sample.image.data), np.asarray(sample.labels["nuclei"])
+        name = f"img{seed}"
+        if layout == "split":
+            (tmp_path / "images").mkdir(exist_ok=True)
+            (tmp_path / "masks").mkdir(exist_ok=True)
+            tifffile.imwrite(tmp_path / "images" / f"{name}.tif", pixels)
+            tifffile.imwrite(tmp_path / "masks" / f"{name}.tif", labels.astype(np.uint16))
+        elif layout == "cellpose":
+            tifffile.imwrite(tmp_path / f"{name}.tif", pixels)
+            tifffile.imwrite(tmp_path / f"{name}_masks.tif", labels.astype(np.uint16))
+        else:
+            save_sample(sample, tmp_path / name)
+            (tmp_path / name / "params.json").write_text("{")  # truncated: never read
+        truth[name] = labels
+        results.append(match_instances(labels, segment(pixels, model="classical")))
+    code, stdout, err = cli("evaluate", "classical", str(tmp_path), "--json")
+    assert code == 0, err
+    report = json.loads(stdout)
+    assert len(report["images"]) == 2
+    assert all(any(n in row["image"] for n in truth) for row in report["images"])
+    expected = aggregate(results)
+    assert report["aggregate"]["f1@0.5"] == pytest.approx(expected.f1_at(0.5))
+    assert report["aggregate"]["n_true"] == expected.n_true
