@@ -36,8 +36,8 @@ class Segmenter:
         model card (see :func:`cellscale.models.load_model`), a loaded
         :class:`cellscale.models.Model`, ``"classical"`` for the
         threshold-and-watershed baseline (nuclei only, one DNA channel), or a
-        peer installed by the user: ``"cellpose[:TYPE|PATH]"`` (Cellpose 3) or
-        ``"stardist[:NAME|FOLDER]"`` (see :mod:`cellscale.segment._adapters`).
+        Cellpose 3 model installed by the user: ``"cellpose[:TYPE|PATH]"``
+        (see :mod:`cellscale.segment._adapters`).
     channels : sequence of str or int, optional
         The image's channels to feed the model's inputs
         (``model.card.inputs.channels``), in that order, by name or index.
@@ -64,7 +64,8 @@ class Segmenter:
         12-30 px) are resized for the network (small objects to 12 px, large
         ones to 20 px) and the labels mapped back.
         ``"auto"`` (default) estimates it from a first pass and runs a second
-        pass only when needed; None never resizes.
+        pass only when needed; None never resizes. A Cellpose model gets it
+        as Cellpose's own ``diameter`` (``"auto"``: the model's default).
     pixel_size : float, optional
         Pixel size of the images in µm, overriding what their files say. When
         the model's card states the pixel size it was trained at, images are
@@ -76,7 +77,7 @@ class Segmenter:
     model : Model or None
         The loaded network; None for ``"classical"`` and peers.
     peer : PeerModel or None
-        The loaded Cellpose or StarDist model, if one was asked for.
+        The loaded Cellpose model, if one was asked for.
     compartment : str
         The object kind this segmenter returns.
     scale : float
@@ -149,7 +150,7 @@ class Segmenter:
             objects = ["nuclei"]
         elif is_peer_spec(model):
             self.model = None
-            self.peer = load_peer(model)
+            self.peer = load_peer(model, diameter=diameter)
             self.name = self.peer.name
             objects = self.peer.objects
             if compartment is None:
