@@ -8,7 +8,13 @@ from typing import Annotated
 
 import typer
 
-from cellscale.cli._inputs import WHOLE_READ_COMMANDS, AxesHelp, human, whole_read_limit
+from cellscale.cli._inputs import (
+    WHOLE_READ_COMMANDS,
+    AxesHelp,
+    human,
+    whole_read_limit,
+    whole_read_need,
+)
 
 
 def info(
@@ -25,14 +31,15 @@ def info(
     if not isinstance(facts, ImageInfo):
         typer.echo(json.dumps(facts.to_dict(), indent=2) if as_json else facts.summary())
         return
-    limit = whole_read_limit()
-    fits = facts.nbytes <= limit
+    limit, need = whole_read_limit(), whole_read_need(facts)
+    fits = need <= limit
     if as_json:
         typer.echo(json.dumps({**facts.to_dict(), "whole_read_limit": limit,
-                               "fits_whole_read": fits}, indent=2))
+                               "whole_read_need": need, "fits_whole_read": fits}, indent=2))
         return
     names = ", ".join(f"'cellscale {c}'" for c in WHOLE_READ_COMMANDS)
     typer.echo(facts.summary())
-    typer.echo(f"commands:      {names} read the image whole, up to {human(limit)}: "
+    typer.echo(f"commands:      {names} read the image whole and would need about {human(need)} "
+               f"of at most {human(limit)}: "
                + ("it fits" if fits else "too large for them; 'cellscale run' processes it "
                   "in chunks"))

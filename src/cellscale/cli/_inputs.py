@@ -7,9 +7,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-#: Share of this machine's memory an image read whole may take. Segmenting or
-#: tracking it needs several float copies of the pixels on top of them.
-WHOLE_READ_SHARE = 0.25
+#: Share of this machine's memory a command that reads its input whole may use.
+WHOLE_READ_SHARE = 0.5
+
+#: Memory such a command needs per pixel, all axes together: the pixels as
+#: float32, the network's maps and the labels (an upper estimate).
+WORK_BYTES_PER_PIXEL = 32
 
 #: Commands that read their whole input into memory (and refuse it above
 #: :func:`whole_read_limit`); ``cellscale info`` says so.
@@ -20,11 +23,19 @@ AxesHelp = ("Axes of the input as stored, e.g. yx, cyx, yxc, tyx, zyx (default: 
 
 
 def whole_read_limit() -> int:
-    """Bytes an image may take to be read whole (a share of physical memory; 4 GB if unknown)."""
+    """Bytes a command that reads its input whole may use (half of memory; 4 GB if unknown)."""
     from cellscale.io._common import physical_memory
 
     total = physical_memory()
     return int(total * WHOLE_READ_SHARE) if total else 4 * 10**9
+
+
+def whole_read_need(info: Any) -> int:
+    """Bytes a command needs to process an image read whole (:class:`ImageInfo` ``info``)."""
+    import numpy as np
+
+    pixels = int(np.prod(info.shape, dtype=np.float64))
+    return max(int(info.nbytes), pixels * WORK_BYTES_PER_PIXEL)
 
 
 def human(n: float) -> str:
@@ -49,11 +60,12 @@ def check_fits(path: Path | str, *, command: str, limit: int | None = None) -> N
 
     limit = whole_read_limit() if limit is None else limit
     info = describe(path)
-    if info.nbytes > limit:
+    need = whole_read_need(info)
+    if need > limit:
         raise ImageTooLargeError(
-            f"{path}: shape {tuple(info.shape)} ({info.dtype}) takes {human(info.nbytes)} in "
-            f"memory; 'cellscale {command}' reads its input whole and refuses more than "
-            f"{human(limit)} (a quarter of this machine's memory)",
+            f"{path}: shape {tuple(info.shape)} ({info.dtype}, {human(info.nbytes)}); "
+            f"'cellscale {command}' reads its input whole and would need about {human(need)}, "
+            f"more than its limit of {human(limit)} (half of this machine's memory)",
             hint="read it lazily with read(..., lazy=True) and process it in pieces",
             option="lazy",
         )
