@@ -50,10 +50,11 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
+from cellscale.track._division_model import TEXTBOOK, DivisionModel, estimate
 from cellscale.track._features import Frame, diameter
 from cellscale.track._link import AREA_SIGMA
 
-__all__ = ["division_costs", "find_divisions", "find_late_divisions"]
+__all__ = ["division_costs", "estimate_from_divisions", "find_divisions", "find_late_divisions"]
 
 #: Size ratio (as a log) that a cut by the edge of the field explains for free.
 _CUT_LOG = float(np.log(10.0))
@@ -83,6 +84,7 @@ def division_costs(
     *,
     grown: np.ndarray | float = 0.0,
     typical: float = 0.0,
+    model: DivisionModel = TEXTBOOK,
 ) -> np.ndarray:
     """Costs of candidate divisions (see module notes).
 
@@ -105,6 +107,9 @@ def division_costs(
     typical : float
         Typical cell diameter of the movie (a floor for a cut mother's, see
         module notes); 0 for none.
+    model : DivisionModel
+        Centres and widths of the size, spacing and sister terms (see
+        :mod:`cellscale.track._division_model`).
 
     Returns
     -------
@@ -115,14 +120,14 @@ def division_costs(
     floor = np.maximum(diameter(area1 + area2, ndim), _MITOTIC * typical)
     d_m = np.where(cut_m, np.maximum(d_m, floor), d_m)
     mid = 0.5 * (off1 + off2)
-    cost = np.sum(mid**2, axis=1) / (2.0 * (var + (0.15 * d_m) ** 2))
+    cost = np.sum(mid**2, axis=1) / (2.0 * (var + (model.mid_sd * d_m) ** 2))
     sep = np.maximum(np.linalg.norm(off1 - off2, axis=1), 1e-6)
-    cost += np.log(sep / (0.8 * d_m)) ** 2 / (2.0 * 0.5**2)
-    size = np.log((area1 + area2) / area_m)
+    cost += (np.log(sep / d_m) - model.sep_mean) ** 2 / (2.0 * model.sep_sd**2)
+    size = np.log((area1 + area2) / area_m) - model.size_mean
     size = _censored(size, (cut_m & (size > 0)) | ((cut1 | cut2) & (size < 0)))
     sisters = np.log(area1 / area2)
     sisters = _censored(sisters, (cut1 & (sisters < 0)) | (cut2 & (sisters > 0)))
-    cost += size**2 / (2.0 * (0.4**2 + AREA_SIGMA**2 * grown)) + sisters**2 / (2.0 * 0.35**2)
+    cost += size**2 / (2.0 * (model.size_sd**2 + AREA_SIGMA**2 * grown)) + sisters**2 / (2.0 * model.sisters_sd**2)
     return cost + np.where(cut_m | cut1 | cut2, _CUT_PREMIUM, 0.0) + 0.5
 
 
@@ -147,7 +152,7 @@ def _greedy(cost: np.ndarray, m: np.ndarray, j1: np.ndarray, j2: np.ndarray) -> 
 
 def find_divisions(
     a: Frame, b: Frame, nxt: np.ndarray, pred: np.ndarray, sigma: float, *, max_cost: float,
-    typical: float = 0.0,
+    typical: float = 0.0, model: DivisionModel = TEXTBOOK,
 ) -> list[tuple[int, int, int]]:
     """Divisions from frame ``t`` (``a``) to ``t + 1`` (``b``).
 
@@ -179,7 +184,7 @@ def find_divisions(
     if born.size == 0:
         return []
     ndim = a.pos.shape[1]
-    reach = 1.2 * float(np.max(diameter(a.area, ndim))) + 3.0 * sigma
+    reach = model.reach() * float(np.max(diameter(a.area, ndim))) + 3.0 * sigma
     tree_a = cKDTree(pred)
     tree_born = cKDTree(b.pos[born])
     cand: list[tuple[int, int, int]] = []
@@ -194,7 +199,7 @@ def find_divisions(
     m, j1, j2 = np.array(cand, np.intp).T
     cut_a, cut_b = _no_border(len(a), a.border), _no_border(len(b), b.border)
     cost = division_costs(a.area[m], cut_a[m], b.pos[j1] - pred[m], b.area[j1], cut_b[j1],
-                          b.pos[j2] - pred[m], b.area[j2], cut_b[j2], sigma**2, typical=typical)
+                          b.pos[j2] - pred[m], b.area[j2], cut_b[j2], sigma**2, typical=typical, model=model)
     keep = cost < max_cost
     return _greedy(cost[keep], m[keep], j1[keep], j2[keep])
 
@@ -221,6 +226,7 @@ def find_late_divisions(
     max_gap: int,
     max_cost: float,
     typical: float = 0.0,
+    model: DivisionModel = TEXTBOOK,
 ) -> list[tuple[int, int, int]]:
     """Divisions with a daughter first seen two or more frames after the mother's last frame.
 
@@ -279,7 +285,7 @@ def find_late_divisions(
     late = np.flatnonzero(free & (frame_of >= 2))
     if late.size == 0:
         return []
-    reach = 1.2 * float(np.max(diameter(area, ndim))) + 3.0 * sigma
+    reach = model.reach() * float(np.max(diameter(area, ndim))) + 3.0 * sigma
     cand: set[tuple[int, int, int]] = set()
     for d in late.tolist():
         td = int(frame_of[d])
@@ -315,7 +321,7 @@ def find_late_divisions(
     off1 = pos[j1] - (pos[m] + cum[frame_of[j1]] - cum[t])
     off2 = pos[j2] - (pos[m] + cum[frame_of[j2]] - cum[t])
     cost = division_costs(area[m], border[m], off1, area[j1], border[j1], off2, area2, border[j2] | border[now1],
-                          sigma**2 * k2, grown=k1 - 1, typical=typical)
+                          sigma**2 * k2, grown=k1 - 1, typical=typical, model=model)
     cost += _LATE_PREMIUM * (k2 - 1)
     # A daughter first seen late at the edge of the field was outside it: that
     # says nothing of where she was born, and cells entering look the same.
@@ -327,3 +333,44 @@ def find_late_divisions(
     own = (nxt[m] == j1) & keep
     keep[own] = [(int(c), int(b)) not in later for c, b in zip(j1[own], j2[own])]
     return _greedy(cost[keep], m[keep], j1[keep], j2[keep])
+
+
+def estimate_from_divisions(mothers: dict[int, tuple[int, int]], *, frame_of: np.ndarray, pos: np.ndarray,
+                            area: np.ndarray, border: np.ndarray, drift: np.ndarray, sigma: float) -> DivisionModel:
+    """Fit the movie's division model to the confident divisions of a first pass.
+
+    Confident: no cell of the division is cut by the edge of the field, and
+    both daughters are first seen in the same frame (their sizes and distance
+    are then measured, not extrapolated). The caller also leaves out divisions
+    in which the mother's track had been linked on into a daughter: a
+    neighbour pushed aside by a newborn cell looks like that too. See :func:`cellscale.track._division_model.estimate`.
+
+    Parameters
+    ----------
+    mothers : dict
+        Mother -> (daughter, daughter), global detection indices.
+    frame_of, pos, area, border : ndarray
+        Frame, position ``(n, d)``, area and edge contact of every detection.
+    drift : ndarray, shape (t - 1, d)
+        Field motion between consecutive frames.
+    sigma : float
+        Per-axis s.d. of the one-frame motion prediction error.
+
+    Returns
+    -------
+    DivisionModel
+    """
+    rows = [(m, a, b) for m, (a, b) in mothers.items()
+            if not (border[m] or border[a] or border[b]) and frame_of[a] == frame_of[b]]
+    if not rows:
+        return estimate(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros((0, pos.shape[1])))
+    m, a, b = np.array(rows, np.intp).T
+    d_m = diameter(area[m], pos.shape[1])
+    sep = np.maximum(np.linalg.norm(pos[a] - pos[b], axis=1), 1e-6)
+    cum = np.vstack([np.zeros((1, pos.shape[1])), np.cumsum(drift, axis=0)])
+    k = frame_of[a] - frame_of[m]
+    mid = 0.5 * (pos[a] + pos[b]) - (pos[m] + cum[frame_of[a]] - cum[frame_of[m]])
+    # The part of the midpoint's offset that the motion prediction's own error does not explain.
+    extra = np.sign(mid) * np.sqrt(np.maximum(mid**2 - (sigma**2 * k)[:, None], 0.0))
+    return estimate(np.log((area[a] + area[b]) / area[m]), np.log(sep / d_m), np.log(area[a] / area[b]),
+                    extra / d_m[:, None])

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from cellscale.errors import InvalidArgumentError
-from cellscale.track._divisions import find_divisions, find_late_divisions
+from cellscale.track._division_model import BROAD, TEXTBOOK, DivisionModel
+from cellscale.track._divisions import estimate_from_divisions, find_divisions, find_late_divisions
 from cellscale.track._events import close_gaps
 from cellscale.track._features import Frame, check_inputs, diameter, movie_features
 from cellscale.track._link import Motion, link_pair, reach_sds
@@ -39,6 +41,7 @@ def track(
     intensity_weight: float = 0.0,
     gap_penalty: float = 1.0,
     repair_splits: bool = True,
+    learn_divisions: bool = True,
     source: str | None = None,
     on_frame: Callable[[int, int], None] | None = None,
     timings: dict[str, float] | None = None,
@@ -154,10 +157,77 @@ def track(
     if max_distance is None:
         max_distance = 2.0 * float(np.median(all_diam)) if n_det else 1.0
 
+    ctx = _Movie(frames=frames, overlaps=pair_overlaps, offset=offset, frame_of=frame_of, pos=pos, area=area,
+                 border=border, all_diam=all_diam, typical=typical, max_distance=float(max_distance))
+    opts = {"max_gap": int(max_gap), "divisions": divisions, "chi_max": chi_max, "division_cost": division_cost,
+            "overlap_weight": overlap_weight, "intensity_weight": intensity_weight, "gap_penalty": gap_penalty,
+            "repair_splits": repair_splits}
+    model = BROAD if learn_divisions else TEXTBOOK
+    links = _link_movie(ctx, model=model, on_frame=on_frame, clock=clock, **opts)
+    if divisions and learn_divisions and n_det:
+        # Learn what this movie's divisions look like from the confident ones, and track again with that.
+        te = time.perf_counter()
+        confident = {m: d for m, d in links.mothers.items() if m not in links.continued}
+        model = estimate_from_divisions(confident, frame_of=frame_of, pos=pos, area=area, border=border,
+                                        drift=links.drift, sigma=links.sigma)
+        clock["events"] += time.perf_counter() - te
+        if model.n:
+            links = _link_movie(ctx, model=model, on_frame=None, clock=clock, **opts)
+    nxt, prv, mothers, merge_into = links.nxt, links.prv, links.mothers, links.merge_into
+
+    tr = time.perf_counter()
+    out, lineage = _relabel(arr, frames, offset, frame_of, nxt, prv, mothers, merge_into)
+    clock["relabel"] += time.perf_counter() - tr
+    if timings is not None:
+        timings.update(clock)
+    if divisions:
+        lineage.attrs["division_model"] = model.as_dict()
+    return out, lineage
+
+
+@dataclass
+class _Movie:
+    """Per-detection features of a movie, in frame order (what both tracking passes read)."""
+
+    frames: list[Frame]
+    overlaps: list
+    offset: np.ndarray
+    frame_of: np.ndarray
+    pos: np.ndarray
+    area: np.ndarray
+    border: np.ndarray
+    all_diam: np.ndarray
+    typical: float
+    max_distance: float
+
+
+@dataclass
+class _Links:
+    """What one tracking pass found (detection indices)."""
+
+    nxt: np.ndarray  #: next detection on the track, -1 for none
+    prv: np.ndarray  #: previous detection, -1 for none
+    mothers: dict[int, tuple[int, int]]  #: mother -> daughters
+    merge_into: dict[int, int]  #: fragment -> the sister it is given to
+    continued: set[int]  #: mothers first linked on into one of their daughters
+    drift: np.ndarray  #: field motion per frame pair, (t - 1, d)
+    sigma: float  #: per-axis s.d. of the motion prediction error
+
+
+def _link_movie(ctx: _Movie, *, model: DivisionModel, max_gap: int, divisions: bool, chi_max: float,
+                division_cost: float, overlap_weight: float, intensity_weight: float, gap_penalty: float,
+                repair_splits: bool, on_frame: Callable[[int, int], None] | None, clock: dict[str, float],
+                ) -> _Links:
+    """Frame-to-frame links, divisions, gap closing and split repair with one division model."""
+    frames, pair_overlaps, offset, frame_of = ctx.frames, ctx.overlaps, ctx.offset, ctx.frame_of
+    pos, area, border, all_diam, typical = ctx.pos, ctx.area, ctx.border, ctx.all_diam, ctx.typical
+    max_distance = ctx.max_distance
+    n_t, n_det, ndim = len(frames), int(offset[-1]), pos.shape[1]
     nxt = np.full(n_det, -1, np.intp)
     prv = np.full(n_det, -1, np.intp)
     velocity = np.full((n_det, ndim), np.nan)
     mothers: dict[int, tuple[int, int]] = {}
+    continued: set[int] = set()  # mothers whose track had been linked on into a daughter
     # Prior motion scale: a tenth of a cell diameter per frame (per axis).
     motion = Motion(ndim, prior=max(0.1 * float(np.median(all_diam)) if n_det else 1.0, 0.3))
     drift = np.zeros((max(n_t - 1, 0), ndim))
@@ -188,7 +258,10 @@ def track(
         if divisions:
             still, _moving = motion.predict(a, vel)
             for m, j1, j2 in find_divisions(a, b, local, still, float(motion.sigma),
-                                            max_cost=division_cost, typical=typical):
+                                            max_cost=division_cost, typical=typical,
+                                            model=model):
+                if local[m] in (j1, j2):
+                    continued.add(int(ga + m))
                 local[m] = -1
                 mothers[ga + m] = (gb + j1, gb + j2)
         clock["events"] += time.perf_counter() - te
@@ -220,8 +293,10 @@ def track(
         # A daughter (or the mother's last frame) missed by the segmentation.
         for m, d1, d2 in find_late_divisions(frame_of, pos, area, border, nxt, prv, is_mother, is_daughter,
                                              drift=drift, sigma=sigma, max_gap=int(max_gap),
-                                             max_cost=division_cost, typical=typical):
+                                             max_cost=division_cost, typical=typical,
+                                            model=model):
             if nxt[m] >= 0:
+                continued.add(int(m))
                 prv[nxt[m]] = -1
                 nxt[m] = -1
             mothers[m] = (d1, d2)
@@ -230,12 +305,7 @@ def track(
         _repair_splits(mothers, nxt, prv, frame_of, pos, all_diam, merge_into, n_t)
     clock["events"] += time.perf_counter() - te
 
-    tr = time.perf_counter()
-    out, lineage = _relabel(arr, frames, offset, frame_of, nxt, prv, mothers, merge_into)
-    clock["relabel"] += time.perf_counter() - tr
-    if timings is not None:
-        timings.update(clock)
-    return out, lineage
+    return _Links(nxt, prv, mothers, merge_into, continued, drift, sigma)
 
 
 def _edge(f: Frame) -> np.ndarray:
@@ -249,28 +319,64 @@ def _chain(g: int, nxt: np.ndarray) -> list[int]:
     return out
 
 
+def _fragment_of(short: list[int], long_: list[int], nxt: np.ndarray, frame_of: np.ndarray, pos: np.ndarray,
+                 diam: np.ndarray, n_t: int, mothers: dict[int, tuple[int, int]]) -> bool:
+    """Whether track ``short`` (at most two frames, ending before the movie does) lies within ``long_``."""
+    last = short[-1]
+    if len(short) > 2 or frame_of[last] == n_t - 1 or last in mothers or len(long_) < len(short):
+        return False
+    if any(frame_of[short[k]] != frame_of[long_[k]] for k in range(len(short))):
+        return False
+    return all(np.linalg.norm(pos[s] - pos[q]) < 0.4 * (diam[s] + diam[q]) for s, q in zip(short, long_))
+
+
 def _repair_splits(mothers: dict[int, tuple[int, int]], nxt: np.ndarray, prv: np.ndarray,
                    frame_of: np.ndarray, pos: np.ndarray, diam: np.ndarray,
                    merge_into: dict[int, int], n_t: int) -> None:
-    """Undo "divisions" into a cell and a short-lived fragment inside it (see ``track``)."""
+    """Give short-lived fragments inside a cell back to it (see ``track``).
+
+    A "division" into a cell and such a fragment is undone; so is a fragment
+    that starts a track of its own beside a cell whose track goes on.
+    """
     for m, (d1, d2) in list(mothers.items()):
         c1, c2 = _chain(d1, nxt), _chain(d2, nxt)
         short, long_ = (c1, c2) if len(c1) <= len(c2) else (c2, c1)
-        last = short[-1]
-        if len(short) > 2 or frame_of[last] == n_t - 1 or last in mothers:
-            continue
-        if any(frame_of[short[k]] != frame_of[long_[k]] for k in range(len(short))):
-            continue
-        close = all(
-            np.linalg.norm(pos[s] - pos[q]) < 0.4 * (diam[s] + diam[q]) for s, q in zip(short, long_)
-        )
-        if not close:
+        if not _fragment_of(short, long_, nxt, frame_of, pos, diam, n_t, mothers):
             continue
         del mothers[m]
         nxt[m], prv[long_[0]] = long_[0], m
         prv[short[0]] = -1
         for s, q in zip(short, long_):
             merge_into[s] = q
+    daughters = {d for pair in mothers.values() for d in pair}
+    starts = np.flatnonzero((prv < 0) & (frame_of > 0))
+    if starts.size == 0:
+        return
+    first = np.searchsorted(frame_of, np.arange(n_t + 1))  # detections are in frame order
+    for s in starts.tolist():
+        if s in daughters or s in merge_into or prv[s] >= 0:
+            continue
+        t = int(frame_of[s])
+        here = np.arange(first[t], first[t + 1])
+        near = here[(here != s) & (np.sum((pos[here] - pos[s]) ** 2, axis=1) < (0.4 * (diam[here] + diam[s])) ** 2)]
+        for q in near.tolist():
+            # The cell the fragment came off: on a track that was there before.
+            if prv[q] < 0 or q in merge_into or q in daughters or q in mothers:
+                continue
+            short, long_ = _chain(s, nxt), _chain(q, nxt)
+            if _fragment_of(short, long_, nxt, frame_of, pos, diam, n_t, mothers):
+                for a, b in zip(short, long_):  # a fragment that starts a short track of its own
+                    merge_into[a] = b
+                    if nxt[a] >= 0:
+                        prv[nxt[a]] = -1
+                        nxt[a] = -1
+                break
+            if nxt[q] < 0 and t < n_t - 1 and len(short) > 1:
+                # The cell's track ends on one piece, and the other piece goes on as a new track.
+                merge_into[q] = s
+                nxt[prv[q]], prv[s] = s, prv[q]
+                prv[q] = -1
+                break
 
 
 def _relabel(arr: np.ndarray, frames: list[Frame], offset: np.ndarray, frame_of: np.ndarray,
