@@ -23,7 +23,7 @@ from PIL import Image as PILImage
 
 from cellscale.cli import main
 from cellscale.data import save_sample, simulate_movie, simulate_nuclei, simulate_tissue
-from cellscale.io import Image, write_image
+from cellscale.io import Image, write_image, write_store
 
 #: Python advice that a CLI user cannot follow; never printed by the CLI.
 PYTHON_WORDING = ("axes=", "isel(", "read_labels", "overwrite=True", "lazy=True", "name=",
@@ -72,6 +72,7 @@ def _world(root: Path) -> Path:
     masks = np.asarray(movie.labels["nuclei"]).astype(np.uint16)
     tifffile.imwrite(inp / "masks_short.tif", masks[:3], metadata=None, photometric="minisblack")
     tifffile.imwrite(inp / "masks_small.tif", masks[:, :32, :32], metadata=None)
+    write_store(inp / "two_labels.zarr", labels={"a": masks[0], "b": masks[1]})
     # Evaluation/training layouts.
     for seed in (1, 2):
         save_sample(simulate_nuclei(shape=(64, 64), seed=seed, diameter=12), inp / "sims" / f"s{seed}")
@@ -208,6 +209,9 @@ CASES = [
     Case("track-labels-other-length",
          ("track", "{in}/movie.tif", "-o", "{out}/t", "--labels", "{in}/masks_short.tif"),
          names="masks_short.tif", says=("frame",)),
+    Case("track-labels-store-with-two-label-images",
+         ("track", "{in}/movie.tif", "-o", "{out}/t", "--labels", "{in}/two_labels.zarr"),
+         names="two_labels.zarr", says=("two_labels.zarr/labels/a",)),
     Case("track-float-labels",
          ("track", "{in}/stack40.tif", "-o", "{out}/t", "--labels", "{in}/float.tif"),
          names="float.tif", says=("integers",)),

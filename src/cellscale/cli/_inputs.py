@@ -31,11 +31,11 @@ def whole_read_limit() -> int:
 
 
 def whole_read_need(info: Any) -> int:
-    """Bytes a command needs to process an image read whole (:class:`ImageInfo` ``info``)."""
+    """Bytes a command needs to process an image read whole (anything with shape and dtype)."""
     import numpy as np
 
     pixels = int(np.prod(info.shape, dtype=np.float64))
-    return max(int(info.nbytes), pixels * WORK_BYTES_PER_PIXEL)
+    return max(pixels * np.dtype(info.dtype).itemsize, pixels * WORK_BYTES_PER_PIXEL)
 
 
 def human(n: float) -> str:
@@ -47,23 +47,30 @@ def human(n: float) -> str:
     return f"{n:.1f} TB"
 
 
-def check_fits(path: Path | str, *, command: str, limit: int | None = None) -> None:
+def check_fits(path: Path | str, *, command: str, limit: int | None = None,
+               array: Any = None) -> None:
     """Refuse, before reading pixels, an input too large for ``command`` to read whole.
+
+    The shape comes from the file's header, or from ``array`` (e.g. a lazily
+    read label image) when given.
 
     Raises
     ------
     ImageTooLargeError
         Naming the file, its shape, the memory it needs and the limit.
     """
+    import numpy as np
+
     from cellscale.errors import ImageTooLargeError
     from cellscale.io import describe
 
     limit = whole_read_limit() if limit is None else limit
-    info = describe(path)
+    info = describe(path) if array is None else array
     need = whole_read_need(info)
     if need > limit:
+        size = int(np.prod(info.shape, dtype=np.float64)) * np.dtype(info.dtype).itemsize
         raise ImageTooLargeError(
-            f"{path}: shape {tuple(info.shape)} ({info.dtype}, {human(info.nbytes)}); "
+            f"{path}: shape {tuple(info.shape)} ({info.dtype}, {human(size)}); "
             f"'cellscale {command}' reads its input whole and would need about {human(need)}, "
             f"more than its limit of {human(limit)} (half of this machine's memory)",
             hint="read it lazily with read(..., lazy=True) and process it in pieces",

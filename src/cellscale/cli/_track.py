@@ -90,8 +90,9 @@ def track(
     seg_s = 0.0
     if labels is not None:
         with named(labels):
-            check_fits(labels, command="track")
-            masks = np.asarray(read_labels(labels, lazy=False))
+            lazy_masks = read_labels(labels, lazy=True)  # shape and dtype, no pixels yet
+            check_fits(labels, command="track", array=lazy_masks)
+            masks = np.asarray(lazy_masks)
         if masks.ndim == 2:
             raise InvalidImageError(f"{labels}: one label image (shape {masks.shape}); tracking needs a time series")
         if masks.shape[0] != n_t:

@@ -96,7 +96,7 @@ def open_zarr(path: Path, *, level: int = 0, labels: bool = False) -> Source:
     if "bioformats2raw.layout" in ome and "0" in node:
         return open_zarr(path / "0", level=level, labels=labels)
     if "multiscales" not in ome:
-        if "labels" in node:
+        if "labels" in node and not labels:
             raise FileFormatError(
                 f"{path}: Zarr group has no OME-NGFF 'multiscales' metadata; it holds label images",
                 hint="read them with read_labels", option="labels")
@@ -174,7 +174,9 @@ def open_labels_zarr(path: Path, *, name: str | None, level: int = 0) -> Source:
     node = _open_node(path)
     if "image-label" in _ome_attrs(node) or not hasattr(node, "keys") or "labels" not in node:
         return open_zarr(path, level=level, labels=True)
-    available = [str(n) for n in _ome_attrs(node["labels"]).get("labels", [])]
+    available = [str(n) for n in _ome_attrs(node["labels"]).get("labels", [])] or sorted(
+        p.name for p in (path / "labels").iterdir()
+        if not p.name.startswith(".") and is_zarr_store(p))  # a results store lists none
     if name is None:
         if len(available) != 1:
             raise InvalidArgumentError(
