@@ -130,7 +130,7 @@ def estimate(size: np.ndarray, sep: np.ndarray, sisters: np.ndarray, mid: np.nda
     --------
     >>> m = estimate(np.log([1.0, 1.1, 0.9, 1.0] * 5), np.log([0.7] * 20), np.zeros(20), np.zeros((20, 2)))
     >>> round(m.size_mean, 2), round(m.sep_mean, 2), m.n
-    (0.05, -0.28, 20)
+    (0.05, -0.3, 20)
     """
     k = int(np.size(size))
     if k == 0:

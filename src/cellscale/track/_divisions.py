@@ -64,6 +64,11 @@ _MITOTIC = 0.8
 _CUT_PREMIUM = 0.4
 #: Extra cost per frame missed between a mother's last frame and her later daughter.
 _LATE_PREMIUM = 0.15
+#: A division the model is learnt from has sisters at most this many times
+#: different in size, and their midpoint at most this many mother diameters
+#: from where she was expected (see :func:`estimate_from_divisions`).
+_CONFIDENT_SISTERS = 1.5
+_CONFIDENT_MID = 0.15
 
 
 def _censored(x: np.ndarray, explained: np.ndarray) -> np.ndarray:
@@ -339,11 +344,15 @@ def estimate_from_divisions(mothers: dict[int, tuple[int, int]], *, frame_of: np
                             area: np.ndarray, border: np.ndarray, drift: np.ndarray, sigma: float) -> DivisionModel:
     """Fit the movie's division model to the confident divisions of a first pass.
 
-    Confident: no cell of the division is cut by the edge of the field, and
-    both daughters are first seen in the same frame (their sizes and distance
-    are then measured, not extrapolated). The caller also leaves out divisions
-    in which the mother's track had been linked on into a daughter: a
-    neighbour pushed aside by a newborn cell looks like that too. See :func:`cellscale.track._division_model.estimate`.
+    Confident: no cell of the division is cut by the edge of the field, both
+    daughters are first seen in the same frame (their sizes and distance are
+    then measured, not extrapolated), and the two signs of a division that do
+    not depend on its geometry are clear: the sisters are alike (at most
+    ``_CONFIDENT_SISTERS`` times different in size) and their midpoint is
+    where the mother was expected (within ``_CONFIDENT_MID`` of her diameter
+    beyond the motion prediction's error). A neighbour that a newborn cell
+    pushes aside, taken for a mother whose track goes on into one daughter,
+    fails the second.
 
     Parameters
     ----------
@@ -360,17 +369,17 @@ def estimate_from_divisions(mothers: dict[int, tuple[int, int]], *, frame_of: np
     -------
     DivisionModel
     """
+    ndim = pos.shape[1]
     rows = [(m, a, b) for m, (a, b) in mothers.items()
             if not (border[m] or border[a] or border[b]) and frame_of[a] == frame_of[b]]
-    if not rows:
-        return estimate(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros((0, pos.shape[1])))
-    m, a, b = np.array(rows, np.intp).T
-    d_m = diameter(area[m], pos.shape[1])
+    m, a, b = np.array(rows, np.intp).reshape(-1, 3).T
+    d_m = diameter(area[m], ndim)
     sep = np.maximum(np.linalg.norm(pos[a] - pos[b], axis=1), 1e-6)
-    cum = np.vstack([np.zeros((1, pos.shape[1])), np.cumsum(drift, axis=0)])
+    cum = np.vstack([np.zeros((1, ndim)), np.cumsum(drift, axis=0)])
     k = frame_of[a] - frame_of[m]
     mid = 0.5 * (pos[a] + pos[b]) - (pos[m] + cum[frame_of[a]] - cum[frame_of[m]])
     # The part of the midpoint's offset that the motion prediction's own error does not explain.
-    extra = np.sign(mid) * np.sqrt(np.maximum(mid**2 - (sigma**2 * k)[:, None], 0.0))
-    return estimate(np.log((area[a] + area[b]) / area[m]), np.log(sep / d_m), np.log(area[a] / area[b]),
-                    extra / d_m[:, None])
+    extra = np.sign(mid) * np.sqrt(np.maximum(mid**2 - (sigma**2 * k)[:, None], 0.0)) / d_m[:, None]
+    sisters = np.log(area[a] / area[b])
+    ok = (np.abs(sisters) < np.log(_CONFIDENT_SISTERS)) & (np.linalg.norm(extra, axis=1) < _CONFIDENT_MID)
+    return estimate(np.log((area[a] + area[b]) / area[m])[ok], np.log(sep / d_m)[ok], sisters[ok], extra[ok])

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from cellscale.data._ctc import write_ctc_ground_truth, write_ctc_result
-from cellscale.errors import InvalidArgumentError
+from cellscale.errors import InvalidArgumentError, MissingDependencyError
 
 __all__ = ["DEFINITION", "score_tracking"]
 
@@ -63,15 +63,13 @@ def score_tracking(
 
     Raises
     ------
-    ImportError
-        py-ctcmetrics is not installed (``pip install py-ctcmetrics``).
+    MissingDependencyError
+        py-ctcmetrics is not installed; it comes with the ``metrics`` extra
+        (``pip install "cellscale[metrics]"``) and the ``test`` extra.
     """
     if int(tolerance) != tolerance or tolerance < 0:
         raise InvalidArgumentError(f"tolerance must be an integer >= 0, got {tolerance!r}")
-    try:
-        from ctc_metrics import evaluate_sequence
-    except ImportError as exc:  # pragma: no cover - the test extra installs it
-        raise ImportError("scoring tracks needs py-ctcmetrics: pip install py-ctcmetrics") from exc
+    evaluate_sequence = _evaluate_sequence()
     if np.shape(labels) != np.shape(true_labels):
         raise InvalidArgumentError(
             f"result shape {np.shape(labels)} differs from ground-truth shape {np.shape(true_labels)}"
@@ -102,3 +100,16 @@ def score_tracking(
         if key in scores:
             out[key] = float(scores[key])
     return out
+
+
+def _evaluate_sequence() -> Any:
+    """py-ctcmetrics' scorer, or an error that names the extra that installs it."""
+    try:
+        from ctc_metrics import evaluate_sequence
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"scoring tracks needs the py-ctcmetrics package, which cannot be imported ({exc}); "
+            'install it with the metrics extra: pip install "cellscale[metrics]" '
+            "(or pip install py-ctcmetrics)"
+        ) from exc
+    return evaluate_sequence

@@ -167,8 +167,7 @@ def track(
     if divisions and learn_divisions and n_det:
         # Learn what this movie's divisions look like from the confident ones, and track again with that.
         te = time.perf_counter()
-        confident = {m: d for m, d in links.mothers.items() if m not in links.continued}
-        model = estimate_from_divisions(confident, frame_of=frame_of, pos=pos, area=area, border=border,
+        model = estimate_from_divisions(links.mothers, frame_of=frame_of, pos=pos, area=area, border=border,
                                         drift=links.drift, sigma=links.sigma)
         clock["events"] += time.perf_counter() - te
         if model.n:
@@ -209,7 +208,6 @@ class _Links:
     prv: np.ndarray  #: previous detection, -1 for none
     mothers: dict[int, tuple[int, int]]  #: mother -> daughters
     merge_into: dict[int, int]  #: fragment -> the sister it is given to
-    continued: set[int]  #: mothers first linked on into one of their daughters
     drift: np.ndarray  #: field motion per frame pair, (t - 1, d)
     sigma: float  #: per-axis s.d. of the motion prediction error
 
@@ -227,7 +225,6 @@ def _link_movie(ctx: _Movie, *, model: DivisionModel, max_gap: int, divisions: b
     prv = np.full(n_det, -1, np.intp)
     velocity = np.full((n_det, ndim), np.nan)
     mothers: dict[int, tuple[int, int]] = {}
-    continued: set[int] = set()  # mothers whose track had been linked on into a daughter
     # Prior motion scale: a tenth of a cell diameter per frame (per axis).
     motion = Motion(ndim, prior=max(0.1 * float(np.median(all_diam)) if n_det else 1.0, 0.3))
     drift = np.zeros((max(n_t - 1, 0), ndim))
@@ -260,8 +257,6 @@ def _link_movie(ctx: _Movie, *, model: DivisionModel, max_gap: int, divisions: b
             for m, j1, j2 in find_divisions(a, b, local, still, float(motion.sigma),
                                             max_cost=division_cost, typical=typical,
                                             model=model):
-                if local[m] in (j1, j2):
-                    continued.add(int(ga + m))
                 local[m] = -1
                 mothers[ga + m] = (gb + j1, gb + j2)
         clock["events"] += time.perf_counter() - te
@@ -296,7 +291,6 @@ def _link_movie(ctx: _Movie, *, model: DivisionModel, max_gap: int, divisions: b
                                              max_cost=division_cost, typical=typical,
                                             model=model):
             if nxt[m] >= 0:
-                continued.add(int(m))
                 prv[nxt[m]] = -1
                 nxt[m] = -1
             mothers[m] = (d1, d2)
@@ -305,7 +299,7 @@ def _link_movie(ctx: _Movie, *, model: DivisionModel, max_gap: int, divisions: b
         _repair_splits(mothers, nxt, prv, frame_of, pos, all_diam, merge_into, n_t)
     clock["events"] += time.perf_counter() - te
 
-    return _Links(nxt, prv, mothers, merge_into, continued, drift, sigma)
+    return _Links(nxt, prv, mothers, merge_into, drift, sigma)
 
 
 def _edge(f: Frame) -> np.ndarray:
