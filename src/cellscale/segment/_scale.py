@@ -36,9 +36,12 @@ MIN_OBJECTS = 5
 TOLERANCE = 0.08
 
 
-def median_diameter(labels: np.ndarray) -> float | None:
-    """Median equivalent diameter ``sqrt(4 area / pi)`` of the objects, or None if too few."""
-    areas = np.bincount(labels.ravel())[1:]
+def median_diameter(*labels: np.ndarray) -> float | None:
+    """Median equivalent diameter ``sqrt(4 area / pi)`` of the objects, or None if too few.
+
+    Several label images (regions of one image) pool their objects.
+    """
+    areas = np.concatenate([np.bincount(np.asarray(lab).ravel())[1:] for lab in labels])
     areas = areas[areas > 0]
     if areas.size < MIN_OBJECTS:
         return None

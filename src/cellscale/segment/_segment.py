@@ -12,11 +12,17 @@ import numpy as np
 from cellscale.errors import InvalidArgumentError
 from cellscale.segment._adapters import is_peer_spec, load_peer
 from cellscale.segment._classical import segment_classical
+from cellscale.segment._core import (
+    CHUNK_SIZE,
+    image_settings,
+    network_maps,
+    read_block,
+    sample,
+    segment_chunked,
+)
 from cellscale.segment._inputs import as_image, channel_stack, select_channels
-from cellscale.segment._normalise import normalise
-from cellscale.segment._postprocess import decode_maps, relabel_sequential
-from cellscale.segment._scale import median_diameter, rescale_image, resize_labels, scale_for
-from cellscale.segment._tiling import default_overlap, predict_tiled
+from cellscale.segment._normalise import apply_ranges
+from cellscale.segment._tiling import default_overlap
 
 __all__ = ["CLASSICAL", "Segmenter", "segment"]
 
@@ -71,6 +77,12 @@ class Segmenter:
         the model's card states the pixel size it was trained at, images are
         resized to it (and ``diameter`` is not used); the shipped models are
         trained in pixels (no pixel size), so for them it only labels the output.
+    chunk_size : int
+        Images larger than this many pixels along y or x are segmented in
+        chunks of this side (plus a halo derived from the model's object size)
+        and stitched, reading one row of chunks at a time from a lazy image,
+        exactly as ``cellscale run`` does with the same chunk size. Default
+        2048: a typical image is one chunk.
 
     Attributes
     ----------
@@ -89,12 +101,15 @@ class Segmenter:
 
     Notes
     -----
-    The whole image is normalised once, the network runs on overlapping tiles
-    whose outputs are blended into full-size maps, and instances are formed
-    once from those maps, so no tile border cuts an object. This assumes the
-    network's output at a pixel depends, up to a small error, only on the
-    input within ``overlap / 2`` pixels (see :mod:`cellscale.segment._tiling`).
-    Memory: the image as float32 plus two float32 maps of its size.
+    Network models segment through the one core, :mod:`cellscale.segment._core`:
+    normalisation ranges and the resize factor are fixed for the whole image,
+    the network runs on overlapping tiles whose outputs are blended into maps,
+    and instances are formed from those maps, so no tile border cuts an
+    object. This assumes the network's output at a pixel depends, up to a
+    small error, only on the input within ``overlap / 2`` pixels (see
+    :mod:`cellscale.segment._tiling`). Memory for an image of one chunk: the
+    image as float32 plus the float32 maps of its size; for larger images,
+    three rows of chunks plus the output labels.
 
     Examples
     --------
@@ -117,8 +132,11 @@ class Segmenter:
         threads: int | None = None,
         diameter: float | str | None = "auto",
         pixel_size: float | None = None,
+        chunk_size: int = CHUNK_SIZE,
     ) -> None:
         _positive("tile_size", tile_size)
+        _positive("chunk_size", chunk_size)
+        self.chunk_size = int(chunk_size)
         if pixel_size is not None and not (
                 isinstance(pixel_size, (int, float, np.integer, np.floating))
                 and not isinstance(pixel_size, bool) and pixel_size > 0):
@@ -200,12 +218,20 @@ class Segmenter:
         if self.model is None:
             raise InvalidArgumentError(f"model {self.name!r} has no network maps")
         self.timings = {"normalise": 0.0, "network": 0.0, "postprocess": 0.0}
-        data = self._normalised(self._channels(image, axes))
+        img, chosen = self._image(image, axes)
+        samples, _ = sample(img, chosen, source=str(img.source or ""))
+        settings = image_settings(self.model.card, samples, compartments=[self.compartment],
+                                  scale=1.0, tile_size=self.tile_size, overlap=self.overlap,
+                                  batch_size=self.batch_size)
+        whole = (0, img.sizes["y"], 0, img.sizes["x"])
+        data = apply_ranges(read_block(img, chosen, whole), list(settings.ranges))
         kinds = self.model.card.maps(self.compartment)
         if not data.any():
             return {f"{self.compartment}.{k}": np.zeros(data.shape[1:], np.float32)
                     for k in kinds}
-        return {f"{self.compartment}.{k}": m for k, m in self._network(data).items()}
+        maps = network_maps(self.model, data, [self.compartment], tile_size=self.tile_size,
+                            overlap=self.overlap, batch_size=self.batch_size)
+        return {f"{self.compartment}.{k}": m for k, m in maps[self.compartment].items()}
 
     def __call__(self, image: Any, *, axes: str | None = None) -> np.ndarray:
         """Segment one 2-D image.
@@ -237,87 +263,37 @@ class Segmenter:
         """
         start = time.perf_counter()
         self.timings = {"normalise": 0.0, "network": 0.0, "postprocess": 0.0}
-        stack = self._channels(image, axes)
+        self.scale = 1.0
+        img, chosen = self._image(image, axes)
+        if self.model is not None:
+            pixel = self.pixel_size or self._image_pixel
+            labels, self.scale = segment_chunked(
+                self.model, img, chosen, compartments=[self.compartment],
+                diameter=self.diameter, pixel_size=pixel, tile_size=self.tile_size,
+                overlap=self.overlap, batch_size=self.batch_size, chunk_size=self.chunk_size,
+                timings=self.timings)
+            self.timings["total"] = time.perf_counter() - start
+            return labels[self.compartment]
+        stack = channel_stack(img, chosen)
         if self.peer is not None:
             # Network and post-processing both happen inside the peer's own call.
             labels = self.peer(stack)
             self.timings["network"] = time.perf_counter() - start
-        elif self.model is None:
+        else:
             self.timings["normalise"] = time.perf_counter() - start
             t0 = time.perf_counter()
             labels = segment_classical(stack[0])
             self.timings["postprocess"] = time.perf_counter() - t0
-        else:
-            data = self._normalised(stack)
-            self.timings["normalise"] = time.perf_counter() - start
-            if not data.any():
-                labels = np.zeros(data.shape[1:], np.uint32)
-            else:
-                labels = self._rescaled(data)
         self.timings["total"] = time.perf_counter() - start
         return labels
 
     # -- steps --------------------------------------------------------------------------
-    def _channels(self, image: Any, axes: str | None) -> np.ndarray:
+    def _image(self, image: Any, axes: str | None) -> tuple[Any, list[int]]:
+        """The checked 2-D image and the indices of the channels for the model's inputs."""
         img = as_image(image, axes=axes)
         self._image_pixel = img.pixel_size.get("x") or img.pixel_size.get("y")
         chosen = select_channels(img, self.inputs, self.channels, model=f"model {self.name!r}")
-        return channel_stack(img, chosen)
-
-    def _normalised(self, stack: np.ndarray) -> np.ndarray:
-        norm = self.model.card.inputs.normalisation  # type: ignore[union-attr]
-        return normalise(stack, low=norm.low, high=norm.high)
-
-    def _rescaled(self, data: np.ndarray) -> np.ndarray:
-        """Labels of normalised ``data``, resized around the network when objects need it."""
-        self.scale = 1.0
-        trained_at = self.model.card.inputs.pixel_size  # type: ignore[union-attr]
-        pixel = self.pixel_size or self._image_pixel
-        if trained_at and pixel:
-            self.scale = scale = pixel / trained_at
-            if abs(scale - 1.0) < 0.02:
-                self.scale = 1.0
-        elif self.diameter == "auto":
-            labels = self._decode(data)
-            estimate = median_diameter(labels)
-            self.scale = 1.0 if estimate is None else scale_for(estimate)
-            if self.scale == 1.0:
-                return labels
-        elif self.diameter is not None:
-            self.scale = scale_for(float(self.diameter))
-        if self.scale == 1.0:
-            return self._decode(data)
-        t0 = time.perf_counter()
-        small = rescale_image(data, self.scale)
-        self.timings["normalise"] += time.perf_counter() - t0
-        labels = self._decode(small)
-        t0 = time.perf_counter()
-        labels = relabel_sequential(resize_labels(labels, data.shape[1:]))
-        self.timings["postprocess"] += time.perf_counter() - t0
-        return labels
-
-    def _decode(self, data: np.ndarray) -> np.ndarray:
-        """Network maps, then instances; adds to the timings."""
-        maps = self._network(data)
-        t0 = time.perf_counter()
-        labels = decode_maps(maps, self.model.card.postprocess)  # type: ignore[union-attr]
-        self.timings["postprocess"] += time.perf_counter() - t0
-        return labels
-
-    def _network(self, data: np.ndarray) -> dict[str, np.ndarray]:
-        """The compartment's maps, by kind (``"foreground"``, ``"distance"``, ``"centre"``)."""
-        card = self.model.card  # type: ignore[union-attr]
-        kinds = card.maps(self.compartment)
-        keep = [card.output_index(self.compartment, kind) for kind in kinds]
-        t0 = time.perf_counter()
-        maps = predict_tiled(
-            self.model.predict, data, tile_size=self.tile_size,  # type: ignore[union-attr]
-            overlap=self.overlap, size_multiple=card.inputs.size_multiple,
-            batch_size=self.batch_size, keep=keep,
-            predict_many=getattr(self.model, "predict_many", None),
-        )
-        self.timings["network"] += time.perf_counter() - t0
-        return dict(zip(kinds, maps))
+        return img, chosen
 
 
 def segment(
@@ -332,6 +308,7 @@ def segment(
     threads: int | None = None,
     diameter: float | str | None = "auto",
     pixel_size: float | None = None,
+    chunk_size: int = CHUNK_SIZE,
     axes: str | None = None,
 ) -> np.ndarray:
     """Segment nuclei or whole cells in a 2-D image.
@@ -343,7 +320,7 @@ def segment(
     ----------
     image : Image or ndarray, shape (y, x) or (c, y, x)
         See :meth:`Segmenter.__call__`.
-    model, channels, tile_size, overlap, compartment, batch_size, threads, diameter, pixel_size
+    model, channels, tile_size, overlap, compartment, batch_size, threads, diameter, pixel_size, chunk_size
         See :class:`Segmenter`.
     axes : str, optional
         Axes of an array image, e.g. ``"cyx"``; needed for arrays that are not 2-D.
@@ -363,7 +340,7 @@ def segment(
     """
     segmenter = Segmenter(model, channels=channels, tile_size=tile_size, overlap=overlap,
                           compartment=compartment, batch_size=batch_size, threads=threads,
-                          diameter=diameter, pixel_size=pixel_size)
+                          diameter=diameter, pixel_size=pixel_size, chunk_size=chunk_size)
     return segmenter(image, axes=axes)
 
 
