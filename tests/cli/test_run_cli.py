@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
+import signal
+import subprocess
+import sys
+import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +50,7 @@ def test_run_writes_a_store_resumes_and_reports_bad_files(cli, scheduler, images
     assert code == 1
     assert "Processed 2 image(s)" in stdout and "1 failed" in stdout and "2 worker(s)" in stdout
     assert "error: bad:" in stderr and "bad.tif" in stderr
+    assert stderr.count("bad.tif") == 1  # each failure is reported once
     store = open_store(out)
     assert set(store.tables) == {"s0", "s1"}
     assert set(store.labels) == {"s0_cells", "s0_nuclei", "s1_cells", "s1_nuclei"}
@@ -87,6 +94,105 @@ def test_unreachable_scheduler_is_explained(cli, images, tmp_path):
     code, _, stderr = cli("run", str(images / "s0.ome.tif"), "-o",
                                  str(tmp_path / "r.zarr"), "--scheduler", address)
     assert code == 1 and "cannot reach the Dask scheduler" in stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+@pytest.mark.parametrize("limit", ["lots", "10MB"])
+def test_bad_memory_limit_is_explained_before_anything_is_written(cli, images, tmp_path, limit):
+    code, _, stderr = cli("run", str(images / "s0.ome.tif"), "-o", str(tmp_path / "r.zarr"),
+                          "--memory-limit", limit)
+    assert code == 1 and "memory limit" in stderr and limit in stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_every_input_failing_leaves_no_store(cli, scheduler, tmp_path):
+    bad = tmp_path / "in"
+    bad.mkdir()
+    for name in ("a.tif", "b.tif"):
+        (bad / name).write_bytes(b"not an image")
+    code, stdout, stderr = cli("run", str(bad), "-o", str(tmp_path / "r.zarr"),
+                               "--scheduler", scheduler)
+    assert code == 1 and "no results store written" in stdout
+    assert stderr.count("a.tif") == 1 and stderr.count("b.tif") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
+def test_ctrl_c_keeps_finished_images_and_the_same_command_resumes(cli, scheduler, images,
+                                                                    tmp_path, monkeypatch):
+    from cellscale.cli import _run
+
+    out = tmp_path / "r.zarr"
+    args = ("run", str(images), "-o", str(out), "--scheduler", scheduler)
+    calls = _run._Bar.__call__
+
+    def stop_after_first(self, event):
+        calls(self, event)
+        if event.kind == "done":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(_run._Bar, "__call__", stop_after_first)
+    code, _, stderr = cli(*args)
+    assert code == 130 and "interrupted" in stderr and "run the same command again" in stderr
+    assert "Traceback" not in stderr
+    store = open_store(out)
+    assert not store.complete and len(store.tables) == 1
+    monkeypatch.undo()
+    code, stdout, _ = cli(*args)
+    assert code == 0 and "Resumed an interrupted run" in stdout
+    assert "Processed 1 image(s), skipped 1 already done" in stdout
+    assert open_store(out).complete
+
+
+def _cellscale(*args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "cellscale", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def test_a_damaged_chunk_is_one_paragraph_without_a_worker_traceback(tmp_path):
+    """A local cluster's workers write to this terminal: their task errors must not."""
+    image = tmp_path / "damaged.ome.zarr"
+    write_image(simulate_tissue(shape=(96, 128), seed=1).image, image)
+    chunk = next(p for p in sorted((image / "s0").rglob("*")) if p.is_file()
+                 and p.name != "zarr.json")
+    chunk.write_bytes(b"garbage" * 10)
+    process = _cellscale("run", str(image), "-o", str(tmp_path / "r.zarr"), "--workers", "1")
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 1
+    assert "Traceback" not in stderr and "distributed.worker" not in stderr, stderr
+    lines = [line for line in stderr.splitlines() if line.startswith("cellscale: error")]
+    assert len(lines) == 1 and "damaged.ome.zarr" in lines[0] and "damaged" in lines[0]
+    assert len(stderr) < 600, stderr
+    assert not (tmp_path / "r.zarr").exists()
+
+
+def test_a_real_ctrl_c_gives_one_line_and_an_incomplete_store(scheduler, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for k in range(6):
+        write_image(simulate_nuclei(shape=(256, 256), seed=k, diameter=14, density=0.3).image,
+                    folder / f"n{k}.ome.tif")
+    out = tmp_path / "r.zarr"
+    process = _cellscale("run", str(folder), "-o", str(out), "--scheduler", scheduler)
+    deadline = time.monotonic() + 120
+    while not (out / "zarr.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the store appears with the first finished image
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    if process.returncode == 0:
+        pytest.skip("the run finished before the interrupt arrived")
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "CancelledError" not in stderr, stderr
+    assert stderr.startswith("cellscale: interrupted") and len(stderr.splitlines()) == 1
+    store = open_store(out)
+    assert not store.complete and 1 <= len(store.tables) < 6
+    # The same command finishes the run (and removes the scratch folder that workers of
+    # an external cluster may still have written to after the interrupt).
+    process = _cellscale("run", str(folder), "-o", str(out), "--scheduler", scheduler)
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr
+    assert "Resumed an interrupted run" in stdout and f"skipped {len(store.tables)}" in stdout
+    assert open_store(out).complete and len(open_store(out).tables) == 6
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
 def test_demo_runs_and_draws_an_overview(cli, scheduler, tmp_path):
@@ -105,5 +211,43 @@ def test_demo_runs_and_draws_an_overview(cli, scheduler, tmp_path):
     assert (np.abs(picture[..., 0].astype(int) - picture[..., 2]) > 100).sum() > 500
     store = open_store(out / "results.zarr")
     assert store.images == ("tissue_image",) and store.table("tissue").n_obs == found
+    assert store.complete and list(store.config["images"]) == ["tissue"]
     code, _, stderr = cli("demo", "-o", str(out), "--size", "192")
     assert code == 1 and "--overwrite" in stderr
+
+
+def test_the_demo_store_opens_in_spatialdata_without_warnings(cli, scheduler, tmp_path, caplog):
+    import spatialdata as sd
+    import spatialdata._io  # imported lazily; warns on import about ome-zarr
+
+    out = tmp_path / "demo"
+    code, _, stderr = cli("demo", "-o", str(out), "--size", "160", "--scheduler", scheduler)
+    assert code == 0, stderr
+    with warnings.catch_warnings(), caplog.at_level(logging.WARNING):
+        warnings.simplefilter("error")
+        sdata = sd.read_zarr(out / "results.zarr")
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert set(sdata.images) == {"tissue_image"} and set(sdata.tables) == {"tissue"}
+    assert set(sdata.labels) == {"tissue_cells", "tissue_nuclei"}
+    assert sd.get_element_annotators(sdata, "tissue_cells") == {"tissue"}
+
+
+def test_ctrl_c_in_the_demo_leaves_nothing_in_the_way(cli, scheduler, tmp_path, monkeypatch):
+    from cellscale.cli import _run
+
+    def stop(self, event):
+        if event.kind == "start":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(_run._Bar, "__call__", stop)
+    out = tmp_path / "demo"
+    code, _, stderr = cli("demo", "-o", str(out), "--size", "160", "--scheduler", scheduler)
+    assert code == 130 and "interrupted" in stderr and "Traceback" not in stderr
+    assert not out.exists()  # the next `cellscale demo` starts afresh
+
+
+@pytest.mark.parametrize("limit", ["lots", "1MB"])
+def test_demo_checks_its_options_first(cli, tmp_path, limit):
+    code, _, stderr = cli("demo", "-o", str(tmp_path / "demo"), "--memory-limit", limit)
+    assert code == 1 and "memory limit" in stderr
+    assert list(tmp_path.iterdir()) == []

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from cellscale.cli._run import _Bar, interrupted
+from cellscale.cli._run import _Bar, interrupted, quiet_event_loop
 
 #: Outline colours (RGB) of the markers, in the order simulate_tissue names them.
 _COLOURS = [(255, 80, 80), (255, 210, 0), (230, 80, 255), (0, 230, 230), (120, 255, 120),
@@ -103,8 +103,9 @@ def demo(
         shutil.rmtree(output)
     output.mkdir(parents=True)
     try:
-        _demo(output, size=size, seed=seed, workers=workers, memory_limit=memory_limit,
-              scheduler=scheduler, start=start)
+        with quiet_event_loop():
+            _demo(output, size=size, seed=seed, workers=workers, memory_limit=memory_limit,
+                  scheduler=scheduler, start=start)
     except KeyboardInterrupt:
         shutil.rmtree(output, ignore_errors=True)
         interrupted(output, kept=f"removed the unfinished {output}; run the same command again "

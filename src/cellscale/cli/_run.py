@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Self
 
@@ -70,6 +73,24 @@ class _Bar:
                 self.progress.remove_task(self.chunks.pop(event.image_id))
 
 
+@contextmanager
+def quiet_event_loop() -> Iterator[None]:
+    """Silence errors logged inside Dask's event loop while a run goes.
+
+    On Ctrl-C, ``distributed`` (2026.1) cancels the call in flight from a
+    callback that itself fails (``NameError`` in ``distributed.utils.sync``) and
+    tornado logs that with a traceback; a task's real errors reach the run's
+    report, not this log.
+    """
+    logger = logging.getLogger("tornado.application")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def print_failures(report: Any) -> None:
     """One paragraph per failed image, its advice in the CLI's words."""
     from cellscale.cli._app import cli_message
@@ -126,7 +147,7 @@ def run(
     # The store may exist (a re-run resumes it) but never is, holds or lies inside an input.
     check_output(output, [*inputs, pipeline], kind="dir", overwrite=overwrite, resume=True)
     try:
-        with _Bar() as bar:
+        with quiet_event_loop(), _Bar() as bar:
             report = run_pipeline(inputs, output, pipeline=pipeline,
                                   channels=_split_channels(channels), axes=axes,
                                   scheduler=scheduler, n_workers=workers,
@@ -135,6 +156,8 @@ def run(
         store = output.expanduser().absolute()
         if overwrite:
             interrupted(store, kept=f"{store} was not changed")
+        if not store.exists():
+            interrupted(store, kept="no image was finished, so no results store was written")
         interrupted(store, kept=f"the images finished so far are kept in {store} (marked "
                                 f"incomplete); run the same command again to finish the others")
     cells = sum(report.n_objects.values())

@@ -312,6 +312,7 @@ def run_pipeline(
         check_cluster_options(scheduler=scheduler, memory_limit=memory_limit)
     ledger = _ledger(store_path, overwrite)
     report = RunReport(store=store_path, resumed=ledger.resumes_interrupted)
+    _remove_old_scratch(store_path)
     scratch_root = store_path.with_name(f".{store_path.name}.scratch-{uuid.uuid4().hex[:8]}")
     context = nullcontext(client) if client is not None else cluster_client(
         scheduler=scheduler, n_workers=n_workers, memory_limit=memory_limit)
@@ -328,6 +329,16 @@ def run_pipeline(
     ledger.finish(report.failed)
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _remove_old_scratch(store: Path) -> None:
+    """Remove scratch folders that interrupted runs into ``store`` left.
+
+    After Ctrl-C, the workers of an external cluster finish the tasks they
+    were running and may write into the scratch folder after the run removed it.
+    """
+    for old in store.parent.glob(f".{store.name}.scratch-*"):
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _ledger(store: Path, overwrite: bool) -> StoreLedger:
