@@ -115,15 +115,15 @@ def segment(
     start = time.perf_counter()
     check_output(output, [input], kind=_output_kind(output), overwrite=overwrite)
     _check_positive(tile_size=tile_size, threads=threads, pixel_size=pixel_size)
-    _diameter(diameter)
+    # The model and every option are checked before the image is read.
+    segmenter = _segmenter(model, _channels(channels, None), tile_size, compartment, threads,
+                           diameter, pixel_size)
     image = read_whole(input, command="segment", axes=axes)
     read_s = time.perf_counter() - start
-    names = image.channel_names if "c" in image.axes else None
-    with named(input):
-        segmenter = _segmenter(model, _channels(channels, names), tile_size, compartment, threads,
-                               diameter, pixel_size)
-        with progress(f"Segmenting {input.name}"):
-            labels = segmenter(image)
+    # A bare number is an index unless the image has a channel of that name.
+    segmenter.channels = _channels(channels, image.channel_names if "c" in image.axes else None)
+    with named(input), progress(f"Segmenting {input.name}"):
+        labels = segmenter(image)
     t0 = time.perf_counter()
     sizes = ({"y": pixel_size, "x": pixel_size} if pixel_size
              else {k: v for k, v in image.pixel_size.items() if k in "yx"} or None)

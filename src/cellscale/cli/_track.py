@@ -84,6 +84,11 @@ def track(
     start = time.perf_counter()
     check_output(output, [movie, labels], kind="dir", overwrite=overwrite)
     _check_options(max_gap=max_gap, max_distance=max_distance, threads=threads)
+    segmenter = None
+    if labels is None:  # the model is checked (and loaded) before the movie is read
+        from cellscale.segment import Segmenter
+
+        segmenter = Segmenter(model, threads=threads)
     image = read_whole(movie, command="track", axes=axes, default_axes="tyx")
     frames, frame_axes = _frames(image, movie)
     n_t = frames.shape[0]
@@ -105,9 +110,7 @@ def track(
             )
         source = str(labels)
     else:
-        from cellscale.segment import Segmenter
-
-        segmenter = Segmenter(model, threads=threads)
+        assert segmenter is not None
         t0 = time.perf_counter()
         with named(movie), progress(f"Segmenting {n_t} frames of {movie.name}"):
             masks = np.stack([segmenter(frames[t], axes=frame_axes) for t in range(n_t)])
