@@ -251,3 +251,15 @@ def test_demo_checks_its_options_first(cli, tmp_path, limit):
     code, _, stderr = cli("demo", "-o", str(tmp_path / "demo"), "--memory-limit", limit)
     assert code == 1 and "memory limit" in stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_channels_get_advice_in_flags(cli, scheduler, tmp_path):
+    from cellscale.io import Image
+
+    pixels = np.random.default_rng(0).integers(0, 255, (3, 64, 64)).astype(np.uint8)
+    write_image(Image.from_array(pixels, "cyx", channel_names=["c1", "c2", "c3"]),
+                tmp_path / "odd.ome.tif")
+    code, _, stderr = cli("run", str(tmp_path / "odd.ome.tif"), "-o", str(tmp_path / "r.zarr"),
+                          "--scheduler", scheduler)
+    assert code == 1 and "odd.ome.tif" in stderr and "--channels c1,c2" in stderr
+    assert "channels=" not in stderr  # Python advice is not shown on the command line

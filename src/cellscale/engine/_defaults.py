@@ -57,8 +57,9 @@ def default_pipeline(ref: ImageRef, *, channels: Sequence[str | int] | None = No
         chosen = list(channels)
         if len(chosen) not in (1, 2):
             raise InvalidArgumentError(
-                f"give one channel (nuclear) or two (nuclear, membrane), got {chosen}; "
-                f"{ref.path} has channels {names}")
+                f"{ref.path}: give one channel (nuclear) or two (nuclear, membrane), got "
+                f"{chosen}; the image has channels {names}", option="channels",
+                choices=tuple(names[:2]))
         model = "nuclei" if len(chosen) == 1 else "cells"
     elif len(names) == 1:
         model, chosen = "nuclei", None
@@ -67,7 +68,9 @@ def default_pipeline(ref: ImageRef, *, channels: Sequence[str | int] | None = No
         if dna is None:
             raise InvalidArgumentError(
                 f"{ref.path}: cannot tell which of the channels {names} is nuclear (DNA/DAPI/"
-                f"Hoechst); choose with --channels NUCLEAR[,MEMBRANE] or write a pipeline file")
+                f"Hoechst)", hint="pass channels=[NUCLEAR] or [NUCLEAR, MEMBRANE], or give a "
+                                  "pipeline", option="channels",
+                choices=(",".join(names[:2]), names[0]))
         model = "cells" if membrane is not None else "nuclei"
         chosen = [dna, membrane] if membrane is not None else [dna]
     steps: list[dict[str, object]] = [{"step": "segment", "model": model, "channels": chosen}]

@@ -6,9 +6,15 @@
 * Every image's outputs are written into a staging store beside the results
   store (by the worker, for small images), then moved into the results store
   by this process alone (one writer per store), one rename per element, the
-  table last: its presence marks the image done and a re-run skips it.
+  table last (:class:`~cellscale.engine._ledger.StoreLedger`).
+* The store records, per image, a fingerprint of its input and pipeline
+  (:mod:`cellscale.engine._provenance`); a re-run skips only the images whose
+  fingerprint matches and redoes the others, replacing their elements.
+* Nothing is written before the options are checked and the cluster is up;
+  the store appears with the first finished image.
 * An image that fails is reported, with its error, in the returned
-  :class:`RunReport`; the others complete.
+  :class:`RunReport`; the others complete. A task's error is returned by the
+  worker rather than raised, so the worker does not log its traceback.
 """
 
 from __future__ import annotations
@@ -106,9 +112,8 @@ def chunk_size_for(memory_limit: int | None) -> int:
     Measured peak worker memory (``benchmarks/scale.py``; ONNX Runtime, one
     thread): about 350 MB with 1024-pixel chunks and 470-520 MB with 2048
     (``nuclei`` and ``cells`` models), whatever the image size. Measured
-    before the ``cells`` model gained its centre maps (session 5): its two
-    extra output planes add about 2 x 4 bytes per pixel, ~40 MB per 2048
-    chunk.
+    before the ``cells`` model gained its centre maps: its two extra output
+    planes add about 2 x 4 bytes per pixel, ~40 MB per 2048 chunk.
     """
     if memory_limit is None or memory_limit >= 15 * 10**8:
         return 2048
