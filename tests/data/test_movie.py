@@ -43,9 +43,9 @@ def test_divisions_entries_exits_and_events(movie):
     for row in div[(div.daughter1 > 0) & (div.daughter2 > 0)].itertuples():
         assert ends[row.label] <= row.t  # == unless the mother was out of view at the end
         assert begins[row.daughter1] >= row.t + 1 and begins[row.daughter2] >= row.t + 1
-    # Most daughters show up the very next frame.
+    # Daughters show up the next frame, or (a late division) the one after; or later, when missed.
     firsts = [begins[d] - ends[p] for p, g in kids if len(g) == 2 for d in g.label]
-    assert np.mean(np.equal(firsts, 1)) > 0.7
+    assert np.mean(np.isin(firsts, (1, 2))) > 0.7
     n = movie.image.shape[0]
     assert ((lineage.begin > 0) & (lineage.parent == 0)).any()  # entered the field
     died = set(events.loc[events.event == "death", "label"])
@@ -101,3 +101,37 @@ def test_bad_arguments():
         simulate_movie(n_frames=0)
     with pytest.raises(InvalidArgumentError):
         simulate_movie(persistence=1.0)
+
+
+def test_division_models_vary_and_are_saved():
+    models = [simulate_movie(shape=(64, 64), n_frames=2, seed=k).params["division_model"] for k in range(8)]
+    assert len({m["mitosis"] for m in models}) >= 2
+    areas = [m["daughter_area"] for m in models]
+    assert all(0.4 <= a <= 1.0 for a in areas) and max(areas) - min(areas) > 0.2
+    assert {m["late"] == 0.0 for m in models} == {True, False}
+
+
+def _division_geometry(sample):
+    """Per division: (sum of daughters' areas / mother's last area, first frame gap)."""
+    labels, lineage = sample.labels["nuclei"], sample.lineage
+    ends, begins = dict(zip(lineage.label, lineage.end)), dict(zip(lineage.label, lineage.begin))
+    out = []
+    for p, g in lineage[lineage.parent > 0].groupby("parent"):
+        if len(g) == 2 and len({begins[d] for d in g.label}) == 1:
+            t = begins[g.label.iloc[0]]
+            kids = sum(int((labels[t] == d).sum()) for d in g.label)
+            out.append((kids / max(int((labels[ends[p]] == p).sum()), 1), t - ends[p]))
+    return np.array(out)
+
+
+def test_a_division_model_is_followed():
+    common = {"shape": (160, 160), "n_frames": 24, "seed": 4, "division_rate": 0.06}
+    small = _division_geometry(simulate_movie(**common, division_model={"daughter_area": 0.45, "mitosis": "none"}))
+    large = _division_geometry(simulate_movie(**common, division_model={"daughter_area": 0.95, "late": 1.0}))
+    assert len(small) >= 3 and len(large) >= 3
+    assert np.median(small[:, 0]) < 1.1 and np.median(large[:, 0]) > 1.5
+    assert (small[:, 1] == 1).all() and (large[:, 1] == 2).all()
+    with pytest.raises(InvalidArgumentError, match="mitosis one of"):
+        simulate_movie(shape=(32, 32), n_frames=2, division_model={"mitosis": "squash"})
+    with pytest.raises(InvalidArgumentError, match="'random', 'anaphase' or a dict"):
+        simulate_movie(shape=(32, 32), n_frames=2, division_model="telophase")

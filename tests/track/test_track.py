@@ -36,8 +36,9 @@ def shuffle_ids(labels: np.ndarray, seed: int = 0) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def movie():
+    # The fixed division of earlier simulator versions (divisions of every geometry: test_division_models.py).
     return simulate_movie(shape=(128, 128), n_frames=16, seed=7, division_rate=0.08, dropout_rate=0.02,
-                          density=0.25)
+                          density=0.25, division_model="anaphase")
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,14 @@ Each cell moves as a persistent random walk (an Ornstein-Uhlenbeck velocity),
 is pushed away from its neighbours, grows, turns and deforms slowly while
 keeping its shape seed (so it looks like itself from frame to frame), and may
 
-* divide: it rounds up and condenses over ``mitosis_frames`` frames (prophase,
-  metaphase plate across the division axis, anaphase stretched along it); the
-  mother's track ends there and two smaller, bright daughters appear the next
-  frame on either side, with new track labels and ``parent`` = the mother;
+* divide: over ``mitosis_frames`` frames it changes as the movie's *division
+  model* says (``division_model``: drawn at random per movie by default, so
+  that a tracker cannot rely on one geometry): it condenses and stretches
+  along the division axis (prophase, metaphase, anaphase), or rounds up, or
+  keeps its shape, and it may brighten; the mother's track ends there and two
+  daughters appear on either side, each 0.4-1.0 times the mother's interphase
+  area, touching or apart, the next frame or (a frame with neither) the one
+  after, with new track labels and ``parent`` = the mother;
 * die: apoptosis over ``apoptosis_frames`` frames (shrinks, brightens, then
   breaks into fragments), after which its track ends.
 
@@ -56,6 +60,7 @@ class _Cell:
         "angle",
         "axis",
         "brightness",
+        "division",
         "elong_mean",
         "elongation",
         "id",
@@ -74,27 +79,37 @@ class _Cell:
 
     def __init__(self, **kw: Any) -> None:
         self.state, self.left, self.axis, self.vy, self.vx = "interphase", 0, 0.0, 0.0, 0.0
+        self.division: dict[str, Any] = {}
         for k, v in kw.items():
             setattr(self, k, v)
 
-    def appearance(self, mitosis_frames: int, apoptosis_frames: int) -> dict[str, Any]:
-        """Render parameters of the cell in its current state."""
+    def appearance(self, mitosis_frames: int, apoptosis_frames: int) -> dict[str, Any] | None:
+        """Render parameters of the cell in its current state (None: not seen this frame)."""
         r, e, a, irr, b, kind = self.radius, self.elongation, self.angle, self.irregularity, 1.0, "interphase"
+        if self.state == "hidden":  # between a mother's last frame and her late daughters' first
+            return None
         if self.state == "mitosis":
             # ``left`` counts the mitotic frames down to 1, the last before division.
-            kind = "anaphase" if self.left == 1 else "metaphase" if self.left == 2 else "prophase"
-            if kind == "prophase":
-                r, e, irr = 0.92 * r, 1.0 + 0.5 * (e - 1.0), 0.5 * irr
-            elif kind == "metaphase":
-                r, e, a, irr = 0.72 * r, 1.9, self.axis + np.pi / 2, 0.05
-            else:
-                r, e, a, irr = 0.8 * r, 2.6, self.axis, 0.05
+            style = self.division.get("mitosis", "anaphase")
+            b = 1.0 + (self.division.get("brighten", 1.0) - 1.0) * (mitosis_frames - self.left + 1) / mitosis_frames
+            if style == "anaphase":
+                kind = "anaphase" if self.left == 1 else "metaphase" if self.left == 2 else "prophase"
+                if kind == "prophase":
+                    r, e, irr = 0.92 * r, 1.0 + 0.5 * (e - 1.0), 0.5 * irr
+                elif kind == "metaphase":
+                    r, e, a, irr = 0.72 * r, 1.9, self.axis + np.pi / 2, 0.05
+                else:
+                    r, e, a, irr = 0.8 * r, 2.6, self.axis, 0.05
+            elif style == "round":
+                kind, r, e, irr = "prophase", r * (1.0 - 0.2 / self.left), 1.0 + (e - 1.0) * 0.3, 0.03
         elif self.state == "apoptosis":
             k = apoptosis_frames - self.left + 1
             r, b, e, irr = r * 0.82**k, 1.3**k, 1.0 + 0.3 * (e - 1.0), 0.04
             kind = "apoptotic" if self.left == 1 else "interphase"
         elif self.age == 0 and self.parent:
-            kind, r, e = "prophase", 0.85 * r, 1.25  # telophase daughter: compact, bright
+            b = self.division.get("brighten", 1.0)
+            if self.division.get("mitosis", "anaphase") == "anaphase":
+                kind, r, e = "prophase", 0.85 * r, 1.25  # telophase daughter: compact, bright
         return {"label": self.id, "y": self.y, "x": self.x, "radius": r, "elongation": e, "angle": a,
                 "irregularity": irr, "brightness": self.brightness * b, "kind": kind,
                 "shape_seed": self.shape_seed, "state": self.state}
@@ -127,6 +142,7 @@ def simulate_movie(
     vignetting: float = 0.15,
     read_noise: float = 2.0,
     min_area: int = 12,
+    division_model: str | dict[str, Any] = "random",
     pixel_size: float | None = None,
     time_interval: float = 600.0,
 ) -> Sample:
@@ -192,6 +208,18 @@ def simulate_movie(
     min_area : int, default 12
         A cell showing fewer pixels than this in a frame (a sliver at the
         border) is left out of that frame's labels.
+    division_model : str or dict, default "random"
+        How divisions look. ``"random"``: drawn per movie from the seed, widely
+        (each daughter 0.4-1.0 times the mother's interphase area; mitosis
+        ``"anaphase"`` (condense, then stretch along the division axis),
+        ``"round"`` (round up and shrink) or ``"none"`` (keep the shape);
+        mother and newborn daughters brightened 1-2.2 times; daughters first
+        seen a frame late (a frame with neither) with probability 0-1; sisters
+        1.0-1.8 times the sum of their radii apart), then jittered per
+        division. ``"anaphase"``: the fixed division of earlier versions.
+        A dict sets ``daughter_area``, ``mitosis``, ``brighten``, ``late``,
+        ``spacing`` (the rest as ``"anaphase"``). The model used is in
+        ``params["division_model"]``.
     pixel_size : float, optional
         Micrometres per pixel (metadata). Default ``11 / diameter`` (a typical
         nucleus is about 11 µm across), as in :func:`simulate_nuclei`.
@@ -228,6 +256,9 @@ def simulate_movie(
     ss = np.random.SeedSequence(int(seed))
     rng_drift, rng_place, rng_dyn, rng_noise, rng_frames = (np.random.default_rng(s) for s in ss.spawn(5))
     render_seed = int(ss.generate_state(1)[0])
+    rng_div = np.random.default_rng(ss.spawn(1)[0])  # a stream of its own: other draws stay as they were
+    model = _division_model(division_model, rng_div)
+    params["division_model"] = dict(model)
     h, w = int(shape[0]), int(shape[1])
 
     # Stage path: where the field's top-left corner is in the world, per frame.
@@ -257,7 +288,7 @@ def simulate_movie(
     labels = np.zeros((n_frames, h, w), np.uint32)
     for t in range(n_frames):
         oy, ox = stage[t]
-        frame = [c.appearance(mitosis_frames, apoptosis_frames) for c in cells]
+        frame = [a for c in cells if (a := c.appearance(mitosis_frames, apoptosis_frames)) is not None]
         table = pd.DataFrame(frame) if frame else pd.DataFrame(columns=["label", "y", "x"])
         if len(table):
             table["y"] -= oy
@@ -275,7 +306,8 @@ def simulate_movie(
             table["t"] = t
             rows.append(table)
         cells, next_id = _advance(
-            rng_dyn, cells, t, next_id, events, division_rate=division_rate, death_rate=death_rate,
+            rng_dyn, cells, t, next_id, events, rng_div=rng_div, division_model=model,
+            division_rate=division_rate, death_rate=death_rate,
             mitosis_frames=mitosis_frames, apoptosis_frames=apoptosis_frames, motility=motility,
             persistence=persistence, lo=lo, hi=hi,
         )
@@ -299,6 +331,47 @@ def simulate_movie(
     params.update(function="simulate_movie", photons=photons)
     return Sample(kind="movie", image=image, labels={"nuclei": new_labels}, cells=cells_df,
                   lineage=lineage, tables={"events": ev, "drift": drift_df}, params=params)
+
+
+#: The division of earlier versions: two daughters of 0.53 times the mother's
+#: interphase area, touching (sisters 1.03 times the sum of their radii apart),
+#: after an anaphase stretch.
+_LEGACY_AREA = (0.8 / 1.1) ** 2
+_LEGACY_SPACING = 1.5 / (2 * 0.8 / 1.1)
+_STYLES = ("anaphase", "round", "none")
+_MODEL_KEYS = {"daughter_area", "mitosis", "brighten", "late", "spacing"}
+
+
+def _division_model(spec: str | dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+    """The movie's division model: ``"random"`` draws one, ``"anaphase"`` is the legacy one."""
+    if isinstance(spec, dict):
+        bad = sorted(set(spec) - _MODEL_KEYS)
+        if bad or spec.get("mitosis", "anaphase") not in _STYLES:
+            raise InvalidArgumentError(
+                f"division_model: unknown key(s) {bad} or mitosis style {spec.get('mitosis')!r}; keys are "
+                f"{', '.join(sorted(_MODEL_KEYS))}, mitosis one of {', '.join(_STYLES)}"
+            )
+        return {"daughter_area": _LEGACY_AREA, "mitosis": "anaphase", "brighten": 1.0, "late": 0.0,
+                "spacing": _LEGACY_SPACING, **spec}
+    if spec == "anaphase":
+        return _division_model({}, rng)
+    if spec != "random":
+        raise InvalidArgumentError(f"division_model must be 'random', 'anaphase' or a dict, got {spec!r}")
+    return {"daughter_area": round(float(rng.uniform(0.4, 1.0)), 3),
+            "mitosis": _STYLES[int(rng.integers(3))],
+            "brighten": round(float(rng.choice([1.0, rng.uniform(1.2, 2.2)])), 3),
+            "late": round(float(rng.choice([0.0, rng.uniform(0.2, 1.0)])), 3),
+            "spacing": round(float(rng.uniform(1.0, 1.8)), 3)}
+
+
+def _plan_division(rng: np.random.Generator, model: dict[str, Any]) -> dict[str, Any]:
+    """One division's values: the movie's model, each daughter's area and the spacing jittered a little."""
+    if model == _division_model({}, rng) and model["late"] == 0.0:
+        return {}  # the legacy division, drawn as before
+    area = model["daughter_area"]
+    return {"areas": tuple(float(np.clip(area * np.exp(rng.normal(0, 0.08)), 0.3, 1.1)) for _ in range(2)),
+            "spacing": float(max(model["spacing"] + rng.normal(0, 0.08), 0.9)),
+            "late": bool(rng.random() < model["late"]), "mitosis": model["mitosis"], "brighten": model["brighten"]}
 
 
 def _place(rng: np.random.Generator, n: int, lo: np.ndarray, hi: np.ndarray, r0: float) -> list[_Cell]:
@@ -328,23 +401,33 @@ def _new_cell(rng: np.random.Generator, cid: int, parent: int, p: np.ndarray, r:
 
 
 def _advance(rng: np.random.Generator, cells: list[_Cell], t: int, next_id: int, events: list, *,
-             division_rate: float, death_rate: float, mitosis_frames: int, apoptosis_frames: int,
+             rng_div: np.random.Generator, division_model: dict[str, Any], division_rate: float, death_rate: float, mitosis_frames: int, apoptosis_frames: int,
              motility: float, persistence: float, lo: np.ndarray, hi: np.ndarray) -> tuple[list[_Cell], int]:
     """Move the population from frame ``t`` to ``t + 1``; log divisions and deaths at ``t``."""
     out: list[_Cell] = []
     kick = np.sqrt(1.0 - persistence**2) * motility
     for c in cells:
-        if c.state == "mitosis" and c.left == 1:
+        late = c.state == "mitosis" and c.left == 1 and c.division.get("late", False)
+        if late:  # seen neither as mother nor as daughters next frame
+            c.state = "hidden"
+            out.append(c)
+            continue
+        if c.state == "hidden" or (c.state == "mitosis" and c.left == 1):
+            plan = c.division
             d = np.array([np.sin(c.axis), np.cos(c.axis)])
+            radii = [c.radius * float(np.sqrt(f)) for f in plan.get("areas", (_LEGACY_AREA, _LEGACY_AREA))]
+            sep = plan.get("spacing", _LEGACY_SPACING) * sum(radii)
             kids = []
-            for sign in (1.0, -1.0):
-                p = np.array([c.y, c.x]) + sign * 0.75 * c.radius * d
-                kid = _new_cell(rng, next_id, c.id, p, 0.8 * c.radius / 1.1, age=0)
+            for k, sign in enumerate((1.0, -1.0)):
+                p = np.array([c.y, c.x]) + sign * sep * radii[1 - k] / sum(radii) * d
+                kid = _new_cell(rng, next_id, c.id, p, radii[k], age=0)
                 kid.brightness = c.brightness * float(np.exp(rng.normal(0, 0.05)))
                 kid.vy, kid.vx = sign * 1.2 * d
+                kid.division = {"mitosis": plan.get("mitosis", "anaphase"), "brighten": plan.get("brighten", 1.0)}
                 kids.append(kid)
                 next_id += 1
-            events.append((t, "division", c.id, kids[0].id, kids[1].id))
+            t_last = t - 1 if c.state == "hidden" else t
+            events.append((t_last, "division", c.id, kids[0].id, kids[1].id))
             out += kids
             continue
         if c.state == "apoptosis" and c.left == 1:
@@ -357,6 +440,7 @@ def _advance(rng: np.random.Generator, cells: list[_Cell], t: int, next_id: int,
                 c.state, c.left = "apoptosis", apoptosis_frames + 1
             elif u < death_rate + division_rate and c.age >= 2 * mitosis_frames + 3:
                 c.state, c.left, c.axis = "mitosis", mitosis_frames + 1, c.angle
+                c.division = _plan_division(rng_div, division_model)
         if c.state != "interphase":
             c.left -= 1
         damp = 0.3 if c.state != "interphase" else 1.0
