@@ -79,3 +79,22 @@ def test_exists_overwrite_and_resume(files):
 def test_kind_must_be_known(files):
     with pytest.raises(InvalidArgumentError, match="kind"):
         check_output(files / "x", kind="folder")  # type: ignore[arg-type]
+
+
+def test_writers_never_replace_a_folder_with_a_file(tmp_path: Path):
+    import numpy as np
+
+    from cellscale.io import Image, write_image, write_labels
+
+    folder = tmp_path / "labels.tif"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("a user's file")
+    with pytest.raises(OutputExistsError, match="existing folder"):
+        write_labels(np.ones((8, 8), np.uint32), folder, overwrite=True)
+    with pytest.raises(OutputExistsError, match="existing folder"):
+        write_image(Image.from_array(np.ones((8, 8), np.uint16), "yx"), folder, overwrite=True)
+    assert (folder / "keep.txt").read_text() == "a user's file"
+    (tmp_path / "img.zarr").write_text("a file, not a store")
+    with pytest.raises(OutputExistsError, match="existing file"):
+        write_image(Image.from_array(np.ones((8, 8), np.uint16), "yx"), tmp_path / "img.zarr",
+                    overwrite=True)

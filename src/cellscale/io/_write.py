@@ -25,6 +25,7 @@ from cellscale.io._atomic import atomic_output
 from cellscale.io._common import IMAGE_SUFFIXES, suffix_of
 from cellscale.io._image import Image, is_lazy_array
 from cellscale.io._omezarr import write_labels_zarr, write_omezarr
+from cellscale.io._paths import check_output
 from cellscale.io._png import write_png
 from cellscale.io._tiff import write_tiff
 
@@ -206,8 +207,11 @@ def _write_atomically(target: Path, overwrite: bool, write: Callable[[Path], Non
     """Run ``write`` on a temporary path beside ``target``, then rename it into place.
 
     An ``OSError`` while writing becomes :class:`OutputNotWritableError`; the
-    absolute target path is returned.
+    absolute target path is returned. An existing folder is never replaced by a
+    file (nor a file by an OME-Zarr folder), whatever ``overwrite`` says.
     """
+    check_output(target, kind="dir" if suffix_of(target) == ".zarr" else "file",
+                 overwrite=overwrite)
     with atomic_output(target, overwrite=overwrite) as tmp:
         try:
             write(tmp)
