@@ -195,3 +195,15 @@ def test_a_replacement_cut_short_is_redone_without_leftovers(client, images, tmp
     store = open_store(out)
     assert store.labels == ("w0_cells",) and store.tables == ("w0",) and store.complete
     assert store.table("w0").uns["spatialdata_attrs"]["region"] == "w0_cells"
+
+
+def test_an_image_of_the_same_name_from_another_file_is_refused(client, images, tmp_path):
+    out = tmp_path / "res.zarr"
+    run_pipeline([images / "w0.ome.tif"], out, pipeline=NUCLEI, client=client)
+    other = tmp_path / "plate2"
+    other.mkdir()
+    (other / "w0.ome.tif").write_bytes((images / "w1.ome.tif").read_bytes())
+    report = run_pipeline([other / "w0.ome.tif"], out, pipeline=NUCLEI, client=client)
+    assert "already holds image 'w0' from another file" in report.failed["w0"]
+    assert str(images / "w0.ome.tif") in report.failed["w0"]
+    assert open_store(out).config["images"]["w0"]["input"]["path"] == str(images / "w0.ome.tif")

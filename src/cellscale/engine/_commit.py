@@ -14,10 +14,11 @@ Names in the store, for an image ``A01``:
 Outputs are first written into a *staging* store in the job's scratch folder
 (:func:`stage`; for small images by the worker that processed them, so
 writing is parallel), then moved into the results store by the one process
-that drives the run (:func:`publish`), each element by one rename, labels
-first and the table last, so a table's presence means the image is complete.
-The staging store is beside the results store (same file system), so the
-renames are atomic.
+that drives the run (:func:`publish`, called by
+:class:`~cellscale.engine._ledger.StoreLedger`), each element by one rename,
+labels first and the table last. The staging store is beside the results
+store (same file system), so the renames are atomic. Which image is complete,
+and from what, is recorded in the store's attributes by the ledger.
 """
 
 from __future__ import annotations

@@ -8,10 +8,13 @@ writer per store). It
   :mod:`cellscale.engine._provenance`) and the state of the last run;
 * creates the store only when the first image is committed, so a run in which
   nothing succeeds (or that is stopped before) leaves no empty store;
-* commits an image: its entry is first marked ``replacing`` (listing old and
-  new elements), the staged elements are renamed in (table last), elements of
-  the image's previous pipeline that the new one does not make are removed,
-  and the entry is written complete — each attribute update one file rename;
+* commits an image: an existing entry is first marked ``replacing`` (listing
+  old and new elements), the staged elements are renamed in (table last),
+  elements of the image's previous pipeline that the new one does not make are
+  removed, and the entry is written complete — each attribute update one file
+  rename; complete entries are written at most every ``SAVE_EVERY_S`` seconds
+  and when the run ends or stops (an image whose elements are in but whose
+  entry is not is simply redone by the next run);
 * with ``overwrite``, builds a new store under a temporary name beside the old
   one and swaps it in when the run ends (the old store is untouched until
   then, and kept when nothing succeeded);
@@ -21,6 +24,7 @@ writer per store). It
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,6 +63,8 @@ class StoreLedger:
         self.path = store
         self.created = False
         self.active = False
+        self.dirty = False
+        self._saved_at = 0.0
         if overwrite:
             self.path = store.with_name(f".{store.name}.partial-{uuid.uuid4().hex[:8]}")
         elif store.exists():
@@ -87,8 +93,14 @@ class StoreLedger:
         """True when every ``(kind, name)`` is in the store."""
         return all((k, n) in self.present for k, n in elements)
 
+    #: Seconds between rewrites of the store's record while images are committed.
+    SAVE_EVERY_S = 2.0
+
     def _save(self) -> None:
         from cellscale.io._store import set_store_attrs
+
+        self._saved_at = time.monotonic()
+        self.dirty = False
 
         used = {entry.get("pipeline") for entry in self.images.values()}
         self.pipelines = {k: v for k, v in self.pipelines.items() if k in used}
@@ -128,7 +140,13 @@ class StoreLedger:
         self.present.update(tuple(e) for e in new)  # type: ignore[misc]
         self.images[image_id] = entry
         self.pipelines[entry["pipeline"]] = record
-        self._save()
+        # The complete entry may wait a little (the record grows with the images, and
+        # rewriting it after every small image would cost O(n^2)): elements without an
+        # entry are redone by the next run, never taken for another pipeline's.
+        if time.monotonic() - self._saved_at > self.SAVE_EVERY_S:
+            self._save()
+        else:
+            self.dirty = True
 
     def interrupted(self) -> None:
         """Mark the run interrupted (the store keeps the images committed so far)."""

@@ -385,6 +385,11 @@ def _plan_image(path: Path, image_id: str, pipeline: Pipeline | None, channels: 
     entry = ledger.images.get(image_id)
     if matches(entry, facts) and ledger.has_all(entry["elements"]):
         return None
+    if entry is not None and entry["input"]["path"] != facts["input"]["path"]:
+        raise InvalidArgumentError(
+            f"{ref.path}: {ledger.target} already holds image {image_id!r} from another file, "
+            f"{entry['input']['path']}; rename one of the files, or run into another store",
+            hint="or pass overwrite=True to replace the whole store", option="overwrite")
     _check_names(ref, elements, ledger, claimed)
     for step in pipe.steps:
         step.check(probe)

@@ -23,8 +23,9 @@ in the same pixels; micrometres are in the table's ``*_um`` columns.
 Writing is atomic: a new store is built under a temporary name beside the
 target and renamed into place; an element added to an existing store is
 written under a temporary name beside the store and renamed into it, so an
-element present in the store is always complete (an engine resumes by
-skipping the elements that exist).
+element present in the store is always complete. The root attributes
+(``cellscale/config``, :func:`set_store_attrs`) say what made the elements;
+:mod:`cellscale.engine` resumes by them.
 """
 
 from __future__ import annotations
