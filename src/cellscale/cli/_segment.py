@@ -26,6 +26,10 @@ PixelSizeOpt = Annotated[float | None, typer.Option(
     "--pixel-size", help="Pixel size in µm, overriding the file's; written to the output, and used "
     "to match a model trained at a stated pixel size.")]
 AxesOpt = Annotated[str | None, typer.Option("--axes", help=AxesHelp.format(default=""))]
+ChunkOpt = Annotated[int, typer.Option(
+    "--chunk-size", help="Images larger than this many pixels along y or x are segmented in "
+    "chunks of this side and stitched, as 'cellscale run' does with the pipeline's chunk_size "
+    "(the same chunk size gives the same labels).")]
 DiameterOpt = Annotated[str, typer.Option(
     "--diameter", help="Typical object diameter in pixels, 'auto' (estimate; resize only objects "
     "outside 12-30 px) or 'off' (never resize).")]
@@ -88,11 +92,12 @@ def _diameter(text: str) -> float | str | None:
 
 def _segmenter(model: str, channels: list[str | int] | None, tile_size: int,
                compartment: str | None, threads: int | None, diameter: str = "auto",
-               pixel_size: float | None = None) -> Any:
+               pixel_size: float | None = None, chunk_size: int = 2048) -> Any:
     from cellscale.segment import Segmenter
 
     return Segmenter(model, channels=channels, tile_size=tile_size, compartment=compartment,
-                     threads=threads, diameter=_diameter(diameter), pixel_size=pixel_size)
+                     threads=threads, diameter=_diameter(diameter), pixel_size=pixel_size,
+                     chunk_size=chunk_size)
 
 
 def segment(
@@ -108,16 +113,18 @@ def segment(
     diameter: DiameterOpt = "auto",
     pixel_size: PixelSizeOpt = None,
     axes: AxesOpt = None,
+    chunk_size: ChunkOpt = 2048,
 ) -> None:
     """Segment nuclei or whole cells in an image and write a label image (0 = background)."""
     from cellscale.io import check_output, write_labels
 
     start = time.perf_counter()
     check_output(output, [input], kind=_output_kind(output), overwrite=overwrite)
-    _check_positive(tile_size=tile_size, threads=threads, pixel_size=pixel_size)
+    _check_positive(tile_size=tile_size, threads=threads, pixel_size=pixel_size,
+                    chunk_size=chunk_size)
     # The model and every option are checked before the image is read.
     segmenter = _segmenter(model, _channels(channels, None), tile_size, compartment, threads,
-                           diameter, pixel_size)
+                           diameter, pixel_size, chunk_size)
     image = read_whole(input, command="segment", axes=axes)
     read_s = time.perf_counter() - start
     # A bare number is an index unless the image has a channel of that name.
