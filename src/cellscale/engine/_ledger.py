@@ -13,7 +13,8 @@ writer per store). It
   elements of the image's previous pipeline that the new one does not make are
   removed, and the entry is written complete — each attribute update one file
   rename; complete entries are written at most every ``SAVE_EVERY_S`` seconds
-  and when the run ends or stops (an image whose elements are in but whose
+  (or ten times as long as a write takes, for very large stores) and when the
+  run ends or stops (an image whose elements are in but whose
   entry is not is simply redone by the next run);
 * with ``overwrite``, builds a new store under a temporary name beside the old
   one and swaps it in when the run ends (the old store is untouched until
@@ -65,6 +66,8 @@ class StoreLedger:
         self.active = False
         self.dirty = False
         self._saved_at = 0.0
+        self._save_took = 0.0
+        self._owners: dict[tuple[str, str], str] | None = None
         if overwrite:
             self.path = store.with_name(f".{store.name}.partial-{uuid.uuid4().hex[:8]}")
         elif store.exists():
@@ -84,10 +87,10 @@ class StoreLedger:
 
     def owner(self, kind: str, name: str) -> str | None:
         """The image whose entry lists the element ``kind/name``, if any."""
-        for image_id, entry in self.images.items():
-            if [kind, name] in entry.get("elements", []):
-                return image_id
-        return None
+        if self._owners is None:
+            self._owners = {(k, n): image_id for image_id, entry in self.images.items()
+                            for k, n in entry.get("elements", [])}
+        return self._owners.get((kind, name))
 
     def has_all(self, elements: list[list[str]] | list[tuple[str, str]]) -> bool:
         """True when every ``(kind, name)`` is in the store."""
@@ -99,13 +102,15 @@ class StoreLedger:
     def _save(self) -> None:
         from cellscale.io._store import set_store_attrs
 
-        self._saved_at = time.monotonic()
+        start = time.monotonic()
         self.dirty = False
 
         used = {entry.get("pipeline") for entry in self.images.values()}
         self.pipelines = {k: v for k, v in self.pipelines.items() if k in used}
         set_store_attrs(self.path, config={"pipelines": self.pipelines, "images": self.images},
                         run=self._run)
+        self._saved_at = time.monotonic()
+        self._save_took = self._saved_at - start
 
     def _ensure(self) -> None:
         """Before the first commit: create the store if needed and mark the run running."""
@@ -143,7 +148,8 @@ class StoreLedger:
         # The complete entry may wait a little (the record grows with the images, and
         # rewriting it after every small image would cost O(n^2)): elements without an
         # entry are redone by the next run, never taken for another pipeline's.
-        if time.monotonic() - self._saved_at > self.SAVE_EVERY_S:
+        self._owners = None
+        if time.monotonic() - self._saved_at > max(self.SAVE_EVERY_S, 10 * self._save_took):
             self._save()
         else:
             self.dirty = True

@@ -145,7 +145,7 @@ def set_store_attrs(path: PathLike, **entries: Any) -> None:
     attrs["cellscale"] = ours
     tmp = root / f".zarr.json.partial-{uuid.uuid4().hex[:8]}"
     try:
-        tmp.write_text(json.dumps(document, indent=2))
+        tmp.write_text(json.dumps(document, separators=(",", ":")))
         os.replace(tmp, meta)
     except OSError as exc:
         remove_path(tmp)
