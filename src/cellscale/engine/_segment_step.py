@@ -1,36 +1,40 @@
-"""The ``segment`` step: chunked network segmentation with stitched labels.
+"""The ``segment`` step: the segmentation core (:mod:`cellscale.segment._core`) on Dask.
 
-Each chunk's region (core + halo) is normalised with the *whole image's*
-percentiles (computed once, on the same regular subsample
-:func:`cellscale.segment.percentile_range` uses), run through the network in
-blended tiles (:func:`cellscale.segment.predict_tiled`) and turned into
-instances (:func:`cellscale.segment.instances_from_maps`); the chunks are then
-stitched (:mod:`cellscale.engine._stitch`). On an image that is one chunk this
-is exactly :class:`cellscale.segment.Segmenter`.
+The driver takes the core's global pass once per image (normalisation ranges
+from the whole image's regular subsample; the resize factor from the card's
+pixel size, ``diameter``, or for ``diameter: auto`` a first pass over at most
+four chunks, whose labels are kept when no resizing is needed); workers run
+the core's per-region function (:func:`cellscale.segment._core.region_labels`)
+on each chunk's region and keep the objects whose centroid lies in its core;
+the cores are then assembled (:mod:`cellscale.segment._stitch`). The plan
+(:func:`cellscale.segment._core.plan_for`) is the one
+:class:`cellscale.segment.Segmenter` uses with the same ``chunk_size``, so
+``cellscale run`` and ``cellscale segment`` give the same labels for the same
+options.
 
-The halo is ``max_diameter + overlap / 2`` rounded up to the model's size
-multiple, with ``max_diameter`` the card's ``inputs.diameter_range[1]`` and
-``overlap`` the tiling overlap the Segmenter uses; objects must be smaller
-than ``max_diameter``.
+The halo is the card's ``inputs.diameter_range[1]`` plus half the tiling
+overlap, both in the resized frame, divided by the resize factor and rounded
+up to the model's size multiple; objects must be smaller than
+``diameter_range[1]`` once resized.
 
-Movies (a ``t`` axis) are segmented frame by frame, each frame whole and
-normalised on its own (as the Segmenter does); frames must fit in memory.
+Movies (a ``t`` axis) are segmented frame by frame, each frame whole and on
+its own (ranges and ``auto`` size estimate per frame, as ``cellscale segment``
+on that frame); frames must fit in memory.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field
 
 from cellscale.engine._job import ImageRef, Job, LabelLayer, open_image, read_region, worker_threads
 from cellscale.engine._pipeline import Step, register_step
-from cellscale.engine._plan import Chunk, ChunkPlan, halo_for
+from cellscale.engine._plan import Chunk, ChunkPlan, plan_chunks
 from cellscale.engine._stitch import assemble_core, chunk_offsets, keep_core_objects
 from cellscale.errors import InvalidArgumentError, InvalidImageError
 
@@ -56,12 +60,12 @@ def _model(model: str) -> Any:
 
 
 def model_halo(card: Any) -> int:
-    """Halo (pixels) for a model card: its largest object plus half its tiling overlap."""
+    """Halo (pixels) for a model card at the image's own scale (no resizing)."""
     from cellscale.segment import default_overlap
+    from cellscale.segment._core import halo_pixels
 
-    multiple = card.inputs.size_multiple
-    overlap = default_overlap(card.inputs.diameter_range[1], multiple)
-    return halo_for(card.inputs.diameter_range[1], context=overlap // 2, size_multiple=multiple)
+    overlap = default_overlap(card.inputs.diameter_range[1], card.inputs.size_multiple)
+    return halo_pixels(card, 1.0, overlap)
 
 
 @dataclass(frozen=True)
@@ -71,11 +75,9 @@ class _Spec:
     ref: ImageRef
     model: str
     channels: list[int]
-    ranges: list[tuple[float, float]] | None
-    compartments: list[str]
-    tile_size: int
-    batch_size: int
+    settings: Any  # cellscale.segment._core.Settings
     paths: dict[str, str]
+    estimate: str | None = None
 
 
 def _create(path: str, shape: tuple[int, ...], chunks: tuple[int, ...]) -> None:
@@ -85,57 +87,29 @@ def _create(path: str, shape: tuple[int, ...], chunks: tuple[int, ...]) -> None:
                       zarr_format=3, overwrite=True)
 
 
-def _normalised(block: np.ndarray, ranges: list[tuple[float, float]] | None,
-                low: float, high: float) -> np.ndarray:
-    from cellscale.segment import apply_ranges, normalise
-
-    if ranges is None:
-        return normalise(block, low=low, high=high)
-    return apply_ranges(block, ranges)
-
-
-def _labels(spec: _Spec, block: np.ndarray) -> dict[str, np.ndarray]:
-    """Network + post-processing on one block (c, h, w): labels per compartment."""
-    from cellscale.segment import decode_maps, default_overlap, predict_tiled
-
-    model = _model(spec.model)
-    card = model.card
-    if block.dtype.kind == "f" and not np.isfinite(block).all():
-        raise InvalidImageError(f"{spec.ref.path}: image holds NaN or infinite pixels")
-    norm = card.inputs.normalisation
-    data = _normalised(block, spec.ranges, norm.low, norm.high)
-    shape = data.shape[1:]
-    if not data.any():
-        return {c: np.zeros(shape, np.uint32) for c in spec.compartments}
-    kinds = {c: card.maps(c) for c in spec.compartments}
-    keep = [card.output_index(c, kind) for c in spec.compartments for kind in kinds[c]]
-    overlap = default_overlap(card.inputs.diameter_range[1], card.inputs.size_multiple)
-    maps = predict_tiled(model.predict, data, tile_size=spec.tile_size, overlap=overlap,
-                         size_multiple=card.inputs.size_multiple, batch_size=spec.batch_size,
-                         keep=keep)
-    del data
-    out, start = {}, 0
-    for c in spec.compartments:
-        out[c] = decode_maps(dict(zip(kinds[c], maps[start:start + len(kinds[c])])),
-                             card.postprocess)
-        start += len(kinds[c])
-    return out
-
-
 def _segment_chunk(spec: _Spec, chunk: Chunk) -> dict[str, Any]:
-    """Segment one chunk's region; store the objects it keeps; return their counts."""
+    """Segment one chunk's region; store the objects it keeps; return their counts.
+
+    With ``spec.estimate``, also the areas of that compartment's objects over
+    the region (a first pass for ``diameter: auto``).
+    """
     import zarr
+
+    from cellscale.segment._core import object_areas, region_labels
 
     start = time.perf_counter()
     block = read_region(spec.ref, chunk.region, channels=spec.channels)
-    counts = {}
+    counts, out = {}, {}
     h, w = chunk.region_shape
-    for compartment, labels in _labels(spec, block).items():
+    for compartment, labels in region_labels(_model(spec.model), block, spec.settings,
+                                              source=spec.ref.path).items():
+        if compartment == spec.estimate:
+            out["areas"] = object_areas(labels)
         kept, n = keep_core_objects(labels, chunk)
         arr = zarr.open_array(spec.paths[compartment], mode="r+")
         arr[chunk.index[0], chunk.index[1], :h, :w] = kept
         counts[compartment] = n
-    return {"counts": counts, "seconds": time.perf_counter() - start}
+    return {"counts": counts, "seconds": time.perf_counter() - start, **out}
 
 
 def _assemble_chunk(plan: ChunkPlan, pass1: str, final: str, offsets: list[int],
@@ -157,42 +131,28 @@ def _assemble_chunk(plan: ChunkPlan, pass1: str, final: str, offsets: list[int],
     zarr.open_array(final, mode="r+")[y0:y1, x0:x1] = core
 
 
-def _segment_frame(spec: _Spec, t: int) -> dict[str, Any]:
-    """Segment one whole frame of a movie into ``paths[c][t]``."""
+def _segment_frame(spec: _Spec, t: int, *, diameter: float | str | None,
+                   pixel_size: float | None) -> dict[str, Any]:
+    """Segment one whole frame of a movie into ``paths[c][t]``, as the Segmenter would."""
     import zarr
+
+    from cellscale.io import Image
+    from cellscale.segment._core import segment_chunked
 
     block = read_region(spec.ref, (0, spec.ref.plane[0], 0, spec.ref.plane[1]),
                         channels=spec.channels, t=t)
+    frame = Image.from_array(block, "cyx", source=spec.ref.path)
+    settings = spec.settings
+    labels, _ = segment_chunked(
+        _model(spec.model), frame, list(range(block.shape[0])),
+        compartments=settings.compartments, diameter=diameter, pixel_size=pixel_size,
+        tile_size=settings.tile_size, overlap=settings.overlap,
+        batch_size=settings.batch_size, chunk_size=max(block.shape[1:]))
     counts = {}
-    for compartment, labels in _labels(spec, block).items():
-        zarr.open_array(spec.paths[compartment], mode="r+")[t] = labels
-        counts[compartment] = int(labels.max())
+    for compartment, lab in labels.items():
+        zarr.open_array(spec.paths[compartment], mode="r+")[t] = lab
+        counts[compartment] = int(lab.max())
     return {"counts": counts}
-
-
-def _ranges(image: Any, channels: list[int], low: float, high: float,
-            scheduler: str | None) -> list[tuple[float, float]]:
-    """Whole-image percentile ranges, on the subsample ``percentile_range`` takes."""
-    import dask
-
-    from cellscale.segment import MAX_SAMPLES, percentile_range
-
-    h, w = image.sizes["y"], image.sizes["x"]
-    stride = max(1, math.ceil(math.sqrt(h * w / MAX_SAMPLES)))
-    samples = []
-    for c in channels:
-        index = tuple(c if a == "c" else slice(None, None, stride) for a in image.axes)
-        samples.append(image.data[index])
-    if any(hasattr(s, "dask") for s in samples):
-        samples = list(dask.compute(*samples, scheduler=scheduler))
-    out = []
-    for s in samples:
-        s = np.asarray(s)
-        if s.dtype.kind == "f" and not np.isfinite(s).all():
-            raise InvalidImageError(f"{image.source}: image holds NaN or infinite pixels; "
-                                    f"replace them first, e.g. with numpy.nan_to_num")
-        out.append(percentile_range(s, low=low, high=high, max_samples=s.size + 1))
-    return out
 
 
 @register_step
@@ -206,8 +166,17 @@ class SegmentStep(Step):
                           "by name (DNA/DAPI/Hoechst, membrane).")
     compartments: list[Literal["cells", "nuclei"]] | None = Field(
         None, description="Objects to keep; default all the model outputs.")
-    tile_size: int = Field(512, ge=64, description="Network tile side within a chunk.")
+    tile_size: int = Field(512, ge=64, description="Network tile side within a chunk "
+                                                   "(cellscale segment --tile-size).")
     batch_size: int = Field(1, ge=1, description="Tiles per network call.")
+    diameter: Annotated[float, Field(gt=0)] | Literal["auto", "off"] | None = Field(
+        "auto", description="Typical object diameter in pixels; 'auto' estimates it from a "
+                            "first pass and resizes only objects outside 12-30 px; 'off' or "
+                            "null never resizes (cellscale segment --diameter).")
+    pixel_size: float | None = Field(
+        None, gt=0, description="Pixel size in µm, overriding the file's; images are resized to "
+                                "a model trained at a stated pixel size (cellscale segment "
+                                "--pixel-size).")
 
     def _prepare(self, job: Job) -> tuple[Any, list[int], list[str]]:
         from cellscale.segment import select_channels
@@ -235,25 +204,65 @@ class SegmentStep(Step):
     def check(self, job: Job) -> None:
         self._prepare(job)
 
+    def _diameter(self) -> float | str | None:
+        return None if self.diameter == "off" else self.diameter
+
+    def _pixel_size(self, job: Job) -> float | None:
+        return self.pixel_size or job.ref.pixel_size.get("x") or job.ref.pixel_size.get("y")
+
     def run(self, job: Job) -> None:
+        from cellscale.segment._core import (
+            Settings,
+            estimate_chunks,
+            estimate_on,
+            fixed_scale,
+            image_settings,
+            plan_for,
+            sample,
+            scale_from_areas,
+        )
+
         card, channels, compartments = self._prepare(job)
         image = open_image(job.ref)
         if "t" in image.axes:
-            self._run_movie(job, channels, compartments)
+            self._run_movie(job, card, channels, compartments)
             return
-        norm = card.inputs.normalisation
-        ranges = _ranges(image, channels, norm.low, norm.high, job.compute_scheduler)
-        plan = job.plan
-        max_h, max_w = plan.max_region
-        pass1 = {c: job.scratch_path(f"pass1_{c}.zarr") for c in compartments}
-        for path in pass1.values():
-            _create(path, (*plan.grid, max_h, max_w), (1, 1, max_h, max_w))
-        spec = _Spec(job.ref, self.model, channels, ranges, compartments, self.tile_size,
-                     self.batch_size, pass1)
-        results = job.map(partial(_segment_chunk, spec), list(plan.chunks))
+        samples, stride = sample(image, channels, scheduler=job.compute_scheduler,
+                                 source=job.ref.path)
+        scale = fixed_scale(card, diameter=self._diameter(), pixel_size=self._pixel_size(job))
+        settings = image_settings(card, samples, compartments=compartments, scale=scale,
+                                  tile_size=self.tile_size, batch_size=self.batch_size)
+        chunk_size = job.plan.chunk_size
+        plan = plan_for(job.plan.shape, card, scale=settings.scale, overlap=settings.overlap,
+                        chunk_size=chunk_size)
+        pass1 = self._pass1(job, plan, compartments, "")
+        results: dict[int, dict[str, Any]] = {}
+        if scale is None:  # diameter "auto": a first pass on the chunks with most signal
+            picked = estimate_chunks(plan, samples, stride, settings.ranges)
+            spec = _Spec(job.ref, self.model, channels, settings, pass1,
+                         estimate=estimate_on(compartments))
+            first = job.map(partial(_segment_chunk, spec), picked)
+            found = scale_from_areas([r.pop("areas") for r in first])
+            if found == 1.0:
+                results = {plan.chunks.index(c): r for c, r in zip(picked, first)}
+            else:
+                settings = Settings(settings.compartments, settings.ranges, found,
+                                    settings.tile_size, settings.overlap, settings.batch_size)
+                plan = plan_for(job.plan.shape, card, scale=found, overlap=settings.overlap,
+                                chunk_size=chunk_size)
+                pass1 = self._pass1(job, plan, compartments, "resized_")
+        spec = _Spec(job.ref, self.model, channels, settings, pass1)
+        todo = [k for k in range(len(plan)) if k not in results]
+        for k, r in zip(todo, job.map(partial(_segment_chunk, spec),
+                                      [plan.chunks[k] for k in todo])):
+            results[k] = r
+        ordered = [results[k] for k in range(len(plan))]
+        job.extras["segment_scale"] = settings.scale
+        if plan.halo > job.plan.halo:  # later steps (measure) need the larger halo
+            job.plan = plan_chunks(plan.shape, chunk_size=chunk_size, halo=plan.halo)
         start = time.perf_counter()
         for compartment in compartments:
-            counts = [int(r["counts"][compartment]) for r in results]
+            counts = [int(r["counts"][compartment]) for r in ordered]
             offsets = chunk_offsets(counts).tolist()
             final = job.scratch_path(f"{compartment}.zarr")
             _create(final, plan.shape, (plan.chunk_size, plan.chunk_size))
@@ -261,17 +270,34 @@ class SegmentStep(Step):
                     list(plan.chunks))
             job.labels[compartment] = LabelLayer(compartment, final, counts, offsets)
         job.timings["stitch"] = time.perf_counter() - start
-        job.extras["segment_seconds_per_chunk"] = [r["seconds"] for r in results]
+        job.extras["segment_seconds_per_chunk"] = [r["seconds"] for r in ordered]
 
-    def _run_movie(self, job: Job, channels: list[int], compartments: list[str]) -> None:
+    @staticmethod
+    def _pass1(job: Job, plan: ChunkPlan, compartments: list[str], prefix: str
+               ) -> dict[str, str]:
+        """Scratch arrays ``(grid_y, grid_x, h, w)`` for each chunk's kept objects."""
+        max_h, max_w = plan.max_region
+        paths = {c: job.scratch_path(f"{prefix}pass1_{c}.zarr") for c in compartments}
+        for path in paths.values():
+            _create(path, (*plan.grid, max_h, max_w), (1, 1, max_h, max_w))
+        return paths
+
+    def _run_movie(self, job: Job, card: Any, channels: list[int],
+                   compartments: list[str]) -> None:
+        from cellscale.segment._core import Settings, default_overlap
+
         ref = job.ref
         height, width = ref.plane
         paths = {c: job.scratch_path(f"{c}.zarr") for c in compartments}
         for path in paths.values():
             _create(path, (ref.n_frames, height, width), (1, height, width))
-        spec = _Spec(ref, self.model, channels, None, compartments, self.tile_size,
-                     self.batch_size, paths)
-        results = job.map(partial(_segment_frame, spec), list(range(ref.n_frames)))
+        overlap = default_overlap(card.inputs.diameter_range[1], card.inputs.size_multiple)
+        settings = Settings(tuple(compartments), (), 1.0, self.tile_size, overlap,
+                            self.batch_size)
+        spec = _Spec(ref, self.model, channels, settings, paths)
+        results = job.map(partial(_segment_frame, spec, diameter=self._diameter(),
+                                  pixel_size=self._pixel_size(job)),
+                          list(range(ref.n_frames)))
         for compartment in compartments:
             counts = [int(r["counts"][compartment]) for r in results]
             job.labels[compartment] = LabelLayer(compartment, paths[compartment], counts,

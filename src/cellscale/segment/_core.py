@@ -46,16 +46,19 @@ from cellscale.errors import InvalidImageError
 from cellscale.segment._normalise import MAX_SAMPLES, apply_ranges, percentile_range
 from cellscale.segment._plan import Chunk, ChunkPlan, halo_for, plan_chunks
 from cellscale.segment._postprocess import decode_maps, relabel_sequential
-from cellscale.segment._scale import median_diameter, rescale_image, resize_labels, scale_for
+from cellscale.segment._scale import median_diameter_of, rescale_image, resize_labels, scale_for
 from cellscale.segment._stitch import assemble_core, chunk_offsets, keep_core_objects
 from cellscale.segment._tiling import default_overlap, predict_tiled
 
-__all__ = ["CHUNK_SIZE", "ESTIMATE_CHUNKS", "Settings", "estimate_chunks", "fixed_scale",
-           "halo_pixels", "image_settings", "network_maps", "plan_for", "read_block",
-           "region_labels", "sample", "segment_chunked"]
+__all__ = ["CHUNK_SIZE", "ESTIMATE_CHUNKS", "TILE_SIZE", "Settings", "default_overlap", "estimate_chunks",
+           "estimate_on", "fixed_scale", "halo_pixels", "image_settings", "network_maps",
+           "object_areas", "plan_for", "read_block", "region_labels", "sample",
+           "scale_from_areas", "segment_chunked"]
 
 #: Default chunk side: a typical image (up to 2048 x 2048) is one chunk, as in the engine.
 CHUNK_SIZE = 2048
+#: Default network tile side of every door (``cellscale segment --tile-size``).
+TILE_SIZE = 1024
 #: Most chunks a first pass for ``diameter="auto"`` runs on.
 ESTIMATE_CHUNKS = 4
 #: Relative pixel-size mismatch below which an image is not resized to a card's pixel size.
@@ -300,9 +303,15 @@ def estimate_chunks(plan: ChunkPlan, samples: np.ndarray, stride: int,
     return [plan.chunks[k] for k in sorted(order)]
 
 
-def scale_from_first_pass(labels: Sequence[np.ndarray]) -> float:
-    """Resize factor from first-pass labels (pooled over regions); 1.0 with too few objects."""
-    estimate = median_diameter(*labels)
+def object_areas(labels: np.ndarray) -> np.ndarray:
+    """Pixel counts of the objects of a label image (int64, objects with no pixels left out)."""
+    areas = np.bincount(np.asarray(labels).ravel())[1:]
+    return areas[areas > 0].astype(np.int64)
+
+
+def scale_from_areas(areas: Sequence[np.ndarray]) -> float:
+    """Resize factor from first-pass object areas (pooled over regions); 1.0 with too few objects."""
+    estimate = median_diameter_of(np.concatenate([np.asarray(a, np.int64) for a in areas]))
     return 1.0 if estimate is None else scale_for(estimate)
 
 
@@ -333,7 +342,7 @@ def segment_chunked(
     compartments: Sequence[str],
     diameter: float | str | None = "auto",
     pixel_size: float | None = None,
-    tile_size: int = 1024,
+    tile_size: int = TILE_SIZE,
     overlap: int | None = None,
     batch_size: int = 4,
     chunk_size: int = CHUNK_SIZE,
@@ -396,7 +405,7 @@ def segment_chunked(
         picked = estimate_chunks(plan, samples, stride, settings.ranges)
         first = {c.index: labels_of(c, settings) for c in picked}
         kind = estimate_on(compartments)
-        found = scale_from_first_pass([first[c.index][kind] for c in picked])
+        found = scale_from_areas([object_areas(first[c.index][kind]) for c in picked])
         if found != 1.0:
             first = {}
             settings = Settings(settings.compartments, settings.ranges, found,
@@ -434,8 +443,8 @@ def _stitched(plan: ChunkPlan, settings: Settings,
             for j in range(cols):
                 chunk = plan.at(row, j)
                 y0, y1, x0, x1 = chunk.core
-                result[c][y0:y1, x0:x1] = assemble_core(plan, chunk, kept[c].__getitem__,
-                                                        offsets)
+                result[c][y0:y1, x0:x1] = assemble_core(
+                    plan, chunk, lambda other, own=kept[c]: own[other.index], offsets)
             for j in range(cols):  # row - 1 is no one's neighbour any more
                 kept[c].pop((row - 1, j), None)
         _add(timings, "postprocess", t)

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["LARGE_TARGET", "MIN_OBJECTS", "SWEET_SPOT", "median_diameter", "rescale_image",
-           "resize_labels", "scale_for"]
+__all__ = ["LARGE_TARGET", "MIN_OBJECTS", "SWEET_SPOT", "median_diameter", "median_diameter_of",
+           "rescale_image", "resize_labels", "scale_for"]
 
 #: Object diameters (pixels) segmented at the image's own size.
 SWEET_SPOT = (12.0, 30.0)
@@ -41,7 +41,13 @@ def median_diameter(*labels: np.ndarray) -> float | None:
 
     Several label images (regions of one image) pool their objects.
     """
-    areas = np.concatenate([np.bincount(np.asarray(lab).ravel())[1:] for lab in labels])
+    return median_diameter_of(np.concatenate(
+        [np.bincount(np.asarray(lab).ravel())[1:] for lab in labels]))
+
+
+def median_diameter_of(areas: np.ndarray) -> float | None:
+    """Median equivalent diameter of objects of these pixel ``areas``, or None if too few."""
+    areas = np.asarray(areas)
     areas = areas[areas > 0]
     if areas.size < MIN_OBJECTS:
         return None

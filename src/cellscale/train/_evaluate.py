@@ -1,9 +1,12 @@
 """Score an exported network on held-out images, and pick its post-processing thresholds.
 
-Whole images are run through ONNX Runtime with the tiling and blending of
-``cellscale segment`` and decoded with
-:func:`cellscale.segment._postprocess.instances_from_maps`, the decoder that
-``cellscale segment`` uses; the result is scored with :mod:`cellscale.metrics`.
+Held-out images go through the segmentation core's network pass
+(:func:`cellscale.segment.predict_tiled` with the tile size and overlap
+``cellscale segment`` uses by default) and are decoded
+with :func:`cellscale.segment.decode_maps`, the decoder of every door; the
+result is scored with :mod:`cellscale.metrics`. Images are scored at their own
+size (``cellscale segment --diameter off``): the items are already normalised
+and the score is the network's, not the resizing's.
 """
 
 from __future__ import annotations
@@ -16,13 +19,14 @@ import numpy as np
 
 from cellscale.metrics import DEFINITION, aggregate, match_instances
 from cellscale.models._card import REQUIRED_MAPS, PostProcess
+from cellscale.segment._core import TILE_SIZE
 from cellscale.segment._postprocess import decode_maps
-from cellscale.segment._tiling import predict_tiled
+from cellscale.segment._tiling import default_overlap, predict_tiled
 
 __all__ = ["POSTPROCESS_METHOD", "evaluate", "predict_maps", "tune_and_score", "tune_postprocess"]
 
-#: Tile side and overlap used to predict images larger than a tile.
-TILE, OVERLAP = 1024, 64
+#: Largest object diameter the overlap is derived from: a card's default ``diameter_range[1]``.
+MAX_DIAMETER = 40.0
 #: Post-processing method used to score models: the default of ``cellscale segment``.
 POSTPROCESS_METHOD = "flood"
 
@@ -35,21 +39,23 @@ def _session(onnx_path: Path, threads: int) -> Any:
     return ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
 
 
-def predict_maps(session: Any, image: np.ndarray, multiple: int) -> np.ndarray:
-    """Output maps ``(K, H, W)`` of a normalised ``(C, H, W)`` image.
+def predict_maps(session: Any, image: np.ndarray, multiple: int,
+                 max_diameter: float = MAX_DIAMETER) -> np.ndarray:
+    """Output maps ``(K, H, W)`` of a normalised ``(C, H, W)`` image, all K in output order.
 
-    Uses the tiling and blending of ``cellscale segment``
-    (:func:`cellscale.segment._tiling.predict_tiled`), so held-out scores are
-    those of the inference path.
+    The core's network pass: :func:`cellscale.segment.predict_tiled` with the
+    tile size (:data:`cellscale.segment._core.TILE_SIZE`) and the overlap
+    (:func:`cellscale.segment.default_overlap` of ``max_diameter``) that
+    ``cellscale segment`` uses, so held-out scores are those of the inference path.
     """
     name = session.get_inputs()[0].name
 
     def run(batch: np.ndarray) -> np.ndarray:
         return session.run(None, {name: batch.astype(np.float32, copy=False)})[0]
 
-    return predict_tiled(
-        run, image, tile_size=TILE, overlap=OVERLAP, size_multiple=multiple, batch_size=1
-    )
+    return predict_tiled(run, image, tile_size=TILE_SIZE,
+                         overlap=default_overlap(max_diameter, multiple), size_multiple=multiple,
+                         batch_size=1)
 
 
 def _decode(maps: np.ndarray, k: int, post: PostProcess, kinds: Sequence[str]) -> np.ndarray:
