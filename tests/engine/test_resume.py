@@ -207,3 +207,11 @@ def test_an_image_of_the_same_name_from_another_file_is_refused(client, images, 
     assert "already holds image 'w0' from another file" in report.failed["w0"]
     assert str(images / "w0.ome.tif") in report.failed["w0"]
     assert open_store(out).config["images"]["w0"]["input"]["path"] == str(images / "w0.ome.tif")
+
+
+def test_a_store_inside_the_input_folder_is_not_an_input(client, images):
+    out = images / "results.zarr"
+    first = run_pipeline([images], out, pipeline=NUCLEI, client=client)
+    assert sorted(first.done) == ["w0", "w1"]
+    again = run_pipeline([images], out, pipeline=NUCLEI, client=client)
+    assert sorted(again.skipped) == ["w0", "w1"] and again.ok

@@ -310,6 +310,9 @@ def run_pipeline(
     if pipeline is not None and not isinstance(pipeline, Pipeline):
         pipeline = load_pipeline(pipeline)
     paths = expand_inputs(inputs if not isinstance(inputs, (str, os.PathLike)) else [inputs])
+    # `run plate/ -o plate/results.zarr`: on a re-run the folder holds the store itself.
+    target = Path(output).expanduser().absolute()
+    paths = [p for p in paths if p.absolute() != target] or paths
     ids = unique_ids(paths)
     store_path = check_output(output, paths, kind="dir", overwrite=overwrite,
                               resume=not overwrite)
