@@ -77,8 +77,9 @@ def test_default_pipeline_fits_the_image(ref, model, channels, steps):
 
 def test_default_pipeline_needs_a_recognisable_nuclear_channel():
     ref = _ref("cyx", (2, 64, 64), ("A", "B"))
-    with pytest.raises(InvalidArgumentError, match="--channels"):
+    with pytest.raises(InvalidArgumentError, match=r"x.tif: cannot tell .* pass channels=") as err:
         default_pipeline(ref)
+    assert err.value.option == "channels" and err.value.choices == ("A,B", "A")
     p = default_pipeline(ref, channels=["B", "A"])
     assert p.steps[0].model == "cells" and p.steps[0].channels == ["B", "A"]
 
