@@ -1,0 +1,62 @@
+"""`cellscale segment` and `cellscale run` segment through one core: the same labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cellscale.cli import main
+from cellscale.data import simulate_nuclei
+from cellscale.engine import Pipeline
+from cellscale.errors import InvalidArgumentError
+from cellscale.io import open_store, read_labels, write_image
+from cellscale.metrics import match_instances
+
+
+def _cli(capsys, *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as stop:
+        main(list(args))
+    out = capsys.readouterr()
+    return int(stop.value.code or 0), out.out, out.err
+
+
+@pytest.mark.parametrize("diameter, simulated, shape, scale", [
+    ("auto", 40.0, (640, 576), "x0."),  # large nuclei found by the first pass, shrunk
+    ("8", 8.0, (448, 416), "x1.50"),  # small nuclei, diameter given, enlarged
+])
+def test_segment_and_run_give_identical_labels(client, capsys, tmp_path, diameter, simulated,
+                                               shape, scale):
+    sample = simulate_nuclei(shape=shape, seed=21, diameter=simulated, density=0.3)
+    image = write_image(sample.image, tmp_path / "field.ome.zarr")
+    chunk = 256  # several chunks: 3 x 3 and 2 x 2
+    code, stdout, stderr = _cli(capsys, "segment", str(image), "-o", str(tmp_path / "seg.tif"),
+                                "--diameter", diameter, "--chunk-size", str(chunk),
+                                "--tile-size", "512")
+    assert code == 0, stderr
+    assert f"resized {scale}" in stdout
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text(f"chunk_size: {chunk}\nsteps:\n  - step: segment\n    model: nuclei\n"
+                        f"    tile_size: 512\n    diameter: {diameter}\n")
+    code, _, stderr = _cli(capsys, "run", str(image), "-o", str(tmp_path / "res.zarr"),
+                           "--pipeline", str(pipeline), "--scheduler",
+                           client.scheduler.address)
+    assert code == 0, stderr
+    segmented = np.asarray(read_labels(tmp_path / "seg.tif", lazy=False))
+    ran = np.asarray(open_store(tmp_path / "res.zarr").label_image("field_nuclei"))
+    assert int(ran.max()) > 40
+    np.testing.assert_array_equal(segmented, ran)
+    # The resized segmentation finds the simulated nuclei (a sanity check, not a benchmark).
+    truth = np.asarray(sample.labels["nuclei"])
+    assert match_instances(truth, ran, thresholds=[0.5]).f1_at(0.5) > 0.7
+
+
+def test_segment_step_options_mean_what_segment_flags_mean():
+    step = Pipeline.model_validate({"steps": [{"step": "segment", "diameter": "off",
+                                               "pixel_size": 0.65}]}).steps[0]
+    assert step._diameter() is None and step.pixel_size == 0.65
+    assert Pipeline.model_validate(
+        {"steps": [{"step": "segment", "diameter": 25}]}).steps[0]._diameter() == 25
+    assert Pipeline.model_validate({"steps": [{"step": "segment"}]}).steps[0].diameter == "auto"
+    for bad in ({"diameter": -3}, {"diameter": "big"}, {"pixel_size": 0}):
+        with pytest.raises((InvalidArgumentError, ValueError)):
+            Pipeline.model_validate({"steps": [{"step": "segment", **bad}]})
