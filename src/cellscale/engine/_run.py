@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import time
 import traceback
 import uuid
@@ -35,6 +34,7 @@ from typing import Any
 from cellscale.engine._cluster import check_cluster_options, cluster_client, worker_memory_limit
 from cellscale.engine._commit import elements_of, stage
 from cellscale.engine._defaults import default_pipeline
+from cellscale.engine._failures import TaskError, explain, guarded, unwrap
 from cellscale.engine._inputs import describe_input, expand_inputs, unique_ids
 from cellscale.engine._job import ImageRef, Job, serial_map
 from cellscale.engine._ledger import StoreLedger
@@ -122,70 +122,6 @@ def chunk_size_for(memory_limit: int | None) -> int:
     return 512
 
 
-class TaskError(CellscaleError, RuntimeError):
-    """An image failed: the reason, naming its file, with advice where there is some."""
-
-
-class _RemoteError(RuntimeError):
-    """An unexpected error of a task, as ``"TypeName: message"``."""
-
-
-@dataclass(frozen=True)
-class _Failed:
-    """A task's failure, returned (not raised) so the worker does not log a traceback."""
-
-    error: CellscaleError | None
-    text: str
-    trace: str
-
-
-def _guarded(fn: Callable[..., Any], *args: Any) -> Any:
-    """Call ``fn``; an exception comes back as a :class:`_Failed` value.
-
-    A task that raises makes the Dask worker log the whole traceback
-    (``distributed.worker - ERROR - Compute Failed``) on the terminal, beside
-    the one paragraph the run reports for it; returned, it is reported once.
-    """
-    try:
-        return fn(*args)
-    except Exception as exc:  # noqa: BLE001  # reported by the driver, with the image's path
-        error = exc if isinstance(exc, CellscaleError) else None
-        return _Failed(error, f"{type(exc).__name__}: {exc}", traceback.format_exc())
-
-
-def _unwrap(value: Any) -> Any:
-    if isinstance(value, _Failed):
-        if os.environ.get("CELLSCALE_DEBUG"):
-            print(value.trace, file=sys.stderr)
-        raise value.error if value.error is not None else _RemoteError(value.text)
-    return value
-
-
-def explain(exc: BaseException, path: str | None = None) -> CellscaleError:
-    """``exc`` as one paragraph naming ``path``, keeping a cellscale error's advice.
-
-    Errors cellscale raises on purpose say what is wrong; anything else
-    (a decompression error from a damaged chunk, a dead worker) is named and
-    explained.
-    """
-    if isinstance(exc, CellscaleError):
-        message, hint = exc.message, exc.hint
-        option, choices = exc.option, exc.choices
-    else:
-        name = type(exc).__name__
-        text = str(exc) if isinstance(exc, _RemoteError) else f"{name}: {exc}"
-        message, hint, option, choices = text, None, None, ()
-        if name == "KilledWorker":
-            message += (" (a worker died, usually from running out of memory: give workers more "
-                        "memory or set a smaller chunk_size in the pipeline)")
-        elif path is not None:
-            message = (f"cannot read or process the image ({message}); the file may be damaged "
-                       f"or truncated: check that it opens in another viewer, or write it again")
-    if path is not None and path not in message:
-        message = f"{path}: {message}"
-    return TaskError(" ".join(message.split()), hint=hint, option=option, choices=choices)
-
-
 def _halo(pipeline: Pipeline) -> int:
     halos = [model_halo(_card(s.model)) for s in pipeline.steps if isinstance(s, SegmentStep)]
     return max(halos, default=0)
@@ -227,12 +163,12 @@ def _client_map(client: Any, on_chunk: Callable[[int, int], None]) -> Any:
     def map_(fn: Callable[..., Any], items: Sequence[Any]) -> list[Any]:
         from distributed import as_completed
 
-        futures = client.map(partial(_guarded, fn), list(items), pure=False)
+        futures = client.map(partial(guarded, fn), list(items), pure=False)
         try:
             for k, future in enumerate(as_completed(futures), 1):
                 if future.status == "error":
                     future.result()  # raises the task's exception here (e.g. KilledWorker)
-                _unwrap(future.result())
+                unwrap(future.result())
                 on_chunk(k, len(futures))
             return client.gather(futures)
         finally:
@@ -377,13 +313,15 @@ def _plan_image(path: Path, image_id: str, pipeline: Pipeline | None, channels: 
     """Describe one input and decide: None to skip it, else what to do (raises if it cannot)."""
     ref = describe_input(path, image_id, axes=axes)
     pipe = pipeline or default_pipeline(ref, channels=channels)
+    probe = _make_job(ref, pipe, chunk_size, scratch_root / image_id, serial_map, None)
+    for step in pipe.steps:
+        step.check(probe)
     text = pipe.model_dump_json()
     if text not in records:
         record = pipeline_record(pipe)
         records[text] = (record, pipeline_key(record))
     record, key = records[text]
     facts = fingerprint(ref, key)
-    probe = _make_job(ref, pipe, chunk_size, scratch_root / image_id, serial_map, None)
     elements = elements_of(probe, pipe)
     entry = ledger.images.get(image_id)
     if matches(entry, facts) and ledger.has_all(entry["elements"]):
@@ -394,8 +332,6 @@ def _plan_image(path: Path, image_id: str, pipeline: Pipeline | None, channels: 
             f"{entry['input']['path']}; rename one of the files, or run into another store",
             hint="or pass overwrite=True to replace the whole store", option="overwrite")
     _check_names(ref, elements, ledger, claimed)
-    for step in pipe.steps:
-        step.check(probe)
     return _Plan(ref, pipe, facts, record, elements), probe
 
 
@@ -444,7 +380,7 @@ def _run_all(client: Any, paths: list[Path], ids: list[str], pipeline: Pipeline 
             continue
         plan, probe = planned
         if len(probe.plan) == 1:
-            future = client.submit(_guarded, _process_whole, plan.ref, plan.pipeline, chunk_size,
+            future = client.submit(guarded, _process_whole, plan.ref, plan.pipeline, chunk_size,
                                    str(scratch_root / image_id), pure=False)
             small[future] = plan
         else:
@@ -453,7 +389,7 @@ def _run_all(client: Any, paths: list[Path], ids: list[str], pipeline: Pipeline 
         for future in as_completed(list(small)):
             plan = small.pop(future)
             try:
-                _finish(*_unwrap(future.result()), plan, ledger, report)
+                _finish(*unwrap(future.result()), plan, ledger, report)
             except Exception as exc:  # noqa: BLE001  # isolate this image's failure
                 _fail(plan.ref.image_id, plan.ref.path, exc, report, emit)
             else:
