@@ -263,3 +263,23 @@ def test_unknown_channels_get_advice_in_flags(cli, scheduler, tmp_path):
                           "--scheduler", scheduler)
     assert code == 1 and "odd.ome.tif" in stderr and "--channels c1,c2" in stderr
     assert "channels=" not in stderr  # Python advice is not shown on the command line
+
+
+def test_options_and_outputs_are_checked_before_anything_is_written(cli, images, tmp_path):
+    code, _, stderr = cli("run", str(images), "-o", str(tmp_path / "r.zarr"), "--axes", "cqx")
+    assert code == 1 and "'q'" in stderr and list(tmp_path.iterdir()) == []
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("mine")
+    code, _, stderr = cli("run", str(images), "-o", str(folder))
+    assert code == 1 and "not a results store" in stderr and "--overwrite" in stderr
+    assert (folder / "keep.txt").read_text() == "mine"
+
+
+def test_overwrite_redoes_everything(cli, scheduler, images, tmp_path):
+    out = tmp_path / "r.zarr"
+    args = ("run", str(images / "s0.ome.tif"), "-o", str(out), "--scheduler", scheduler)
+    assert cli(*args)[0] == 0
+    code, stdout, _ = cli(*args, "--overwrite")
+    assert code == 0 and "Processed 1 image(s), skipped 0" in stdout
+    assert open_store(out).complete

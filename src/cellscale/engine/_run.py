@@ -252,6 +252,10 @@ def run_pipeline(
     ids = unique_ids(paths)
     store_path = check_output(output, paths, kind="dir", overwrite=overwrite,
                               resume=not overwrite)
+    if axes is not None:
+        from cellscale.io import validate_axes
+
+        validate_axes(axes, [1] * len(axes) if isinstance(axes, str) else [])
     if client is None:
         check_cluster_options(scheduler=scheduler, memory_limit=memory_limit)
     ledger = _ledger(store_path, overwrite)
