@@ -14,7 +14,8 @@ from cellscale.cli._progress import progress
 
 ModelOpt = Annotated[str, typer.Option(
     "--model", "-m",
-    help="Shipped model (nuclei, cells), 'classical', a path/URL of a model card, or an installed peer: cellpose[:TYPE|PATH], stardist[:NAME|FOLDER].")]
+    help="Shipped model (nuclei, cells), 'classical', a path/URL of a model card, or an installed "
+         "Cellpose 3: cellpose[:TYPE|PATH] (it gets --diameter as Cellpose's diameter).")]
 ChannelsOpt = Annotated[str | None, typer.Option(
     "--channels",
     help="Image channels for the model's inputs, in its order, by name or index: e.g. DNA,membrane.")]
