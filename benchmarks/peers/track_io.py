@@ -1,7 +1,8 @@
 """Shared protocol of the tracking peer runners (NumPy + the standard library only).
 
 Input ``detections.json``: ``{"t": [...], "y": [...], "x": [...], "id": [...],
-"area": [...], "shape": [h, w], "max_distance": D, "max_gap": G}``; ``id`` is
+"area": [...], "shape": [h, w], "max_distance": D, "max_gap": G}`` (and
+optionally ``"split_distance"``, laptrack's division cut-off); ``id`` is
 the detection's label in its frame's mask. Output ``result.json``:
 ``{"track": [...]}`` (a track id per detection, in input order, 0 = dropped),
 ``{"parent": {track: parent_track}}`` (divisions), ``"seconds"`` (linking only,

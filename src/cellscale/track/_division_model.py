@@ -62,6 +62,9 @@ class DivisionModel:
     mid_sd : float
         S.d. (per axis) of the sisters' midpoint about the mother's predicted
         position, in mother diameters, beyond the motion prediction's error.
+    late : float
+        Fraction of divisions whose daughters are first seen a frame late (a
+        frame with neither mother nor daughters).
     n : int
         Divisions the model was estimated from (0: not estimated).
     """
@@ -72,6 +75,7 @@ class DivisionModel:
     sep_sd: float
     sisters_sd: float
     mid_sd: float
+    late: float = 0.0
     n: int = 0
 
     def reach(self) -> float:
@@ -91,13 +95,13 @@ class DivisionModel:
 #: that together match her, a mother's diameter apart), the fixed model of
 #: cellscale before 0.x; kept for comparison and tests.
 TEXTBOOK = DivisionModel(size_mean=0.0, size_sd=0.4, sep_mean=float(np.log(0.8)), sep_sd=0.5, sisters_sd=0.35,
-                         mid_sd=0.15)
+                         mid_sd=0.15, late=0.0)
 
 #: A model that admits every common geometry: daughters together 0.8-2.5x the
 #: mother's last frame (each 0.4-1.0x her interphase size, a rounded mother
 #: smaller than that), sisters 0.6-2.7 mother diameters apart, and sisters
 #: up to about 2x different in size.
-BROAD = DivisionModel(size_mean=0.4, size_sd=0.5, sep_mean=0.1, sep_sd=0.55, sisters_sd=0.45, mid_sd=0.25)
+BROAD = DivisionModel(size_mean=0.4, size_sd=0.5, sep_mean=0.1, sep_sd=0.55, sisters_sd=0.45, mid_sd=0.25, late=0.2)
 
 
 def _robust(x: np.ndarray, centre: float | None = None) -> tuple[float, float]:
@@ -106,7 +110,8 @@ def _robust(x: np.ndarray, centre: float | None = None) -> tuple[float, float]:
 
 
 def estimate(size: np.ndarray, sep: np.ndarray, sisters: np.ndarray, mid: np.ndarray, *,
-             prior: DivisionModel = BROAD, prior_n: float = PRIOR_N) -> DivisionModel:
+             late: np.ndarray | None = None, prior: DivisionModel = BROAD,
+             prior_n: float = PRIOR_N) -> DivisionModel:
     """Fit a division model to confident divisions.
 
     Parameters
@@ -116,6 +121,8 @@ def estimate(size: np.ndarray, sep: np.ndarray, sisters: np.ndarray, mid: np.nda
     mid : ndarray, shape (k, d)
         Offset of the sisters' midpoint from the mother's prediction, in
         mother diameters, less the motion prediction's error (as estimated).
+    late : ndarray of bool, shape (k,), optional
+        Whether each division's daughters were first seen a frame late.
     prior : DivisionModel
         What to shrink towards.
     prior_n : float
@@ -148,4 +155,5 @@ def estimate(size: np.ndarray, sep: np.ndarray, sisters: np.ndarray, mid: np.nda
     sep_mean, sep_sd = mix(sep, prior.sep_mean, prior.sep_sd)
     _, sisters_sd = mix(sisters, 0.0, prior.sisters_sd, centre=0.0)
     _, mid_sd = mix(np.asarray(mid, np.float64).ravel(), 0.0, prior.mid_sd, centre=0.0)
-    return DivisionModel(size_mean, size_sd, sep_mean, sep_sd, sisters_sd, max(mid_sd, 0.05), n=k)
+    late_rate = w * float(np.mean(late)) + (1 - w) * prior.late if late is not None else prior.late
+    return DivisionModel(size_mean, size_sd, sep_mean, sep_sd, sisters_sd, max(mid_sd, 0.05), late_rate, n=k)

@@ -49,7 +49,9 @@ class Frame:
         return int(self.labels.size)
 
 
-def check_inputs(labels: object, image: object | None, source: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def check_inputs(
+    labels: object, image: object | None, source: str | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Validate a label movie (and its image) for tracking.
 
     Parameters

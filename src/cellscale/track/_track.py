@@ -36,7 +36,7 @@ def track(
     max_gap: int = 3,
     divisions: bool = True,
     chi_max: float = 4.0,
-    division_cost: float = 1.5,
+    division_cost: float = 2.0,
     overlap_weight: float = 2.0,
     intensity_weight: float = 0.0,
     gap_penalty: float = 1.0,
@@ -78,9 +78,9 @@ def track(
         daughter shows up to ``max_gap`` frames late).
     chi_max : float, default 4.0
         Link threshold in standard deviations of the motion prediction error.
-    division_cost : float, default 1.5
-        Largest cost of an accepted division (a textbook one costs 0.5-0.8;
-        see :mod:`cellscale.track._divisions`).
+    division_cost : float, default 2.0
+        Largest cost of an accepted division (a division typical of the movie
+        costs 0.5-1; see :mod:`cellscale.track._divisions`).
     overlap_weight : float, default 2.0
         Bonus for a link per unit of IoU between the two masks.
     intensity_weight : float, default 0.0
@@ -90,7 +90,15 @@ def track(
     repair_splits : bool, default True
         A "division" whose one daughter lives at most two frames and lies
         within the other's outline (an over-segmented cell) is undone, and its
-        pixels are given to the sister.
+        pixels are given to the sister; so is such a fragment that starts a
+        track of its own beside a cell whose track goes on.
+    learn_divisions : bool, default True
+        Learn what this movie's divisions look like (daughters' size relative
+        to the mother, sisters' distance, how alike sisters are, how often
+        daughters show a frame late) from its confident divisions, found with
+        a broad model in a first pass, then track again with that model (see
+        :mod:`cellscale.track._division_model`). False: one pass with the
+        fixed model of a textbook mitosis (earlier versions' behaviour).
     source : str, optional
         File named in error messages.
     on_frame : callable, optional
@@ -108,7 +116,9 @@ def track(
         Columns ``label, begin, end, parent`` (frames zero-based, ``end``
         inclusive, ``parent`` 0 for none): the Cell Tracking Challenge
         ``res_track.txt`` table. A track continued after a gap has the
-        segment before it as its only child's parent.
+        segment before it as its only child's parent. With ``divisions``,
+        ``lineage.attrs["division_model"]`` holds the division model used
+        (a dict; ``n`` = divisions it was learnt from, 0 for none).
 
     Raises
     ------
