@@ -148,14 +148,19 @@ def _cellscale(*args: str, **kwargs) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, **kwargs)
 
 
-def test_a_damaged_chunk_is_one_paragraph_without_a_worker_traceback(tmp_path):
+@pytest.mark.parametrize("size", [128, 640])  # one task; a chunked image (Dask graphs)
+def test_a_damaged_chunk_is_one_paragraph_without_a_worker_traceback(tmp_path, size):
     """A local cluster's workers write to this terminal: their task errors must not."""
     image = tmp_path / "damaged.ome.zarr"
-    write_image(simulate_tissue(shape=(96, 128), seed=1).image, image)
-    chunk = next(p for p in sorted((image / "s0").rglob("*")) if p.is_file()
-                 and p.name != "zarr.json")
+    write_image(simulate_tissue(shape=(size, size), seed=1).image, image, chunks=128)
+    # The DNA channel's last chunk: read when segmenting (the other channels only when measuring).
+    chunk = [p for p in sorted((image / "s0" / "c" / "0").rglob("*")) if p.is_file()][-1]
     chunk.write_bytes(b"garbage" * 10)
-    process = _cellscale("run", str(image), "-o", str(tmp_path / "r.zarr"), "--workers", "1")
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text("steps:\n  - step: segment\n    model: cells\n  - step: measure\n"
+                        "chunk_size: 256\n")
+    process = _cellscale("run", str(image), "-o", str(tmp_path / "r.zarr"), "--workers", "1",
+                         "--pipeline", str(pipeline))
     _, stderr = process.communicate(timeout=300)
     assert process.returncode == 1
     assert "Traceback" not in stderr and "distributed.worker" not in stderr, stderr

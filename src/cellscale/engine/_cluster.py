@@ -115,6 +115,9 @@ def cluster_client(
                            processes=True, dashboard_address=":0",
                            silence_logs=logging.ERROR)
     with _closing(cluster), _closing(Client(cluster)) as client:
+        from cellscale.engine._quiet import QuietTaskErrors
+
+        client.register_plugin(QuietTaskErrors())
         yield client
 
 
