@@ -37,7 +37,7 @@ and its centroid moves inwards. Its area is then a lower bound, so
 A division typical of its movie costs 0.5-1. With the textbook model on
 simulated movies of that geometry (seeds 11-18, five scenarios,
 ground-truth masks) 99 % of true divisions of uncut cells cost < 1.0 and no
-false candidate < 2.1; with learnt models, on movies of nine division
+false candidate < 2.1; with learnt models, on movies of ten division
 geometries from two generators (development seeds 2, ground-truth masks), a
 threshold of 2.0 found 505 of 578 divisions with 5 false ones (1.5: 436 with
 3), hence the default of 2.0.
