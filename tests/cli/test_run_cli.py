@@ -40,6 +40,7 @@ def images(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_run_writes_a_store_resumes_and_reports_bad_files(cli, scheduler, images, tmp_path):
     bad = tmp_path / "bad.tif"
     bad.write_bytes(b"\x00" * 100)
@@ -117,6 +118,7 @@ def test_every_input_failing_leaves_no_store(cli, scheduler, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_finished_images_and_the_same_command_resumes(cli, scheduler, images,
                                                                     tmp_path, monkeypatch):
     from cellscale.cli import _run
@@ -148,6 +150,7 @@ def _cellscale(*args: str, **kwargs) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, **kwargs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [128, 640])  # one task; a chunked image (Dask graphs)
 def test_a_damaged_chunk_is_one_paragraph_without_a_worker_traceback(tmp_path, size):
     """A local cluster's workers write to this terminal: their task errors must not."""
@@ -170,6 +173,7 @@ def test_a_damaged_chunk_is_one_paragraph_without_a_worker_traceback(tmp_path, s
     assert not (tmp_path / "r.zarr").exists()
 
 
+@pytest.mark.slow
 def test_a_real_ctrl_c_gives_one_line_and_an_incomplete_store(scheduler, tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
@@ -200,6 +204,7 @@ def test_a_real_ctrl_c_gives_one_line_and_an_incomplete_store(scheduler, tmp_pat
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+@pytest.mark.slow
 def test_demo_runs_and_draws_an_overview(cli, scheduler, tmp_path):
     from PIL import Image
 
@@ -221,6 +226,7 @@ def test_demo_runs_and_draws_an_overview(cli, scheduler, tmp_path):
     assert code == 1 and "--overwrite" in stderr
 
 
+@pytest.mark.slow
 def test_the_demo_store_opens_in_spatialdata_without_warnings(cli, scheduler, tmp_path, caplog):
     import spatialdata as sd
     import spatialdata._io  # imported lazily; warns on import about ome-zarr
@@ -281,6 +287,7 @@ def test_options_and_outputs_are_checked_before_anything_is_written(cli, images,
     assert (folder / "keep.txt").read_text() == "mine"
 
 
+@pytest.mark.slow
 def test_overwrite_redoes_everything(cli, scheduler, images, tmp_path):
     out = tmp_path / "r.zarr"
     args = ("run", str(images / "s0.ome.tif"), "-o", str(out), "--scheduler", scheduler)

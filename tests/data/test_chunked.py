@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from cellscale.data import simulate_nuclei, simulate_tissue
 
@@ -45,6 +46,7 @@ def test_chunked_tissue_labels_equal_in_memory_labels():
         assert np.corrcoef(a[c].ravel(), b[c].ravel())[0, 1] > 0.7
 
 
+@pytest.mark.slow
 def test_huge_image_is_lazy_and_cheap_to_set_up():
     s = simulate_nuclei(shape=(20_000, 20_000), seed=1, diameter=30, density=0.05)
     assert s.image.is_lazy and s.image.shape == (20_000, 20_000)

@@ -34,6 +34,7 @@ def _key(store, image_id):
     return store.config["images"][image_id]["pipeline"]
 
 
+@pytest.mark.slow
 def test_same_pipeline_skips_and_another_redoes_and_replaces(client, images, tmp_path):
     out = tmp_path / "res.zarr"
     first = run_pipeline([images], out, pipeline=NUCLEI, client=client)
@@ -70,6 +71,7 @@ def test_same_pipeline_skips_and_another_redoes_and_replaces(client, images, tmp
     assert cells_key not in store.config["pipelines"]  # no image uses it any more
 
 
+@pytest.mark.slow
 def test_changed_option_or_touched_input_is_redone(client, images, tmp_path):
     out = tmp_path / "res.zarr"
     files = [images / "w0.ome.tif", images / "w1.ome.tif"]
@@ -98,6 +100,7 @@ def test_a_changed_model_card_changes_the_key(monkeypatch):
     assert _provenance.pipeline_key(_provenance.pipeline_record(NUCLEI)) != before
 
 
+@pytest.mark.slow
 def test_overwrite_replaces_everything_but_keeps_the_store_if_nothing_succeeds(
         client, images, tmp_path):
     out = tmp_path / "res.zarr"
@@ -124,6 +127,7 @@ def test_nothing_succeeds_no_store(client, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.tif"]
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_is_marked_and_resumed(client, images, tmp_path):
     out = tmp_path / "res.zarr"
 
@@ -171,6 +175,7 @@ def test_the_store_opens_in_spatialdata_with_a_saved_image(client, images, tmp_p
     assert set(sdata.labels) == {"w0_nuclei"}
 
 
+@pytest.mark.slow
 def test_a_replacement_cut_short_is_redone_without_leftovers(client, images, tmp_path,
                                                              monkeypatch):
     from cellscale.engine import _ledger
@@ -197,6 +202,7 @@ def test_a_replacement_cut_short_is_redone_without_leftovers(client, images, tmp
     assert store.table("w0").uns["spatialdata_attrs"]["region"] == "w0_cells"
 
 
+@pytest.mark.slow
 def test_an_image_of_the_same_name_from_another_file_is_refused(client, images, tmp_path):
     out = tmp_path / "res.zarr"
     run_pipeline([images / "w0.ome.tif"], out, pipeline=NUCLEI, client=client)
@@ -209,6 +215,7 @@ def test_an_image_of_the_same_name_from_another_file_is_refused(client, images, 
     assert open_store(out).config["images"]["w0"]["input"]["path"] == str(images / "w0.ome.tif")
 
 
+@pytest.mark.slow
 def test_a_store_inside_the_input_folder_is_not_an_input(client, images):
     out = images / "results.zarr"
     first = run_pipeline([images], out, pipeline=NUCLEI, client=client)

@@ -35,6 +35,7 @@ def chunked(nuclei_image, client, tmp_path_factory):
     return report
 
 
+@pytest.mark.slow
 def test_chunked_segmentation_agrees_with_whole_image(nuclei_image, chunked):
     sample, _ = nuclei_image
     assert chunked.ok, chunked.failed
@@ -81,6 +82,7 @@ def test_every_cell_measured_once_as_in_the_whole_image(nuclei_image, chunked):
     assert chunked.timings["field"]["segment"] > 0
 
 
+@pytest.mark.slow
 def test_batch_is_parallel_resumable_and_isolates_failures(client, tmp_path):
     images = tmp_path / "in"
     images.mkdir()
@@ -117,6 +119,7 @@ def movie(tmp_path_factory):
                        root / "mov.ome.zarr")
 
 
+@pytest.mark.slow
 def test_movies_are_segmented_tracked_and_measured_per_frame(client, movie, tmp_path):
     report = run_pipeline([movie], tmp_path / "res.zarr", client=client)
     assert report.ok, report.failed

@@ -24,6 +24,7 @@ def _cli(capsys, *args: str) -> tuple[int, str, str]:
     ("auto", 40.0, (640, 576), "x0."),  # large nuclei found by the first pass, shrunk
     ("8", 8.0, (448, 416), "x1.50"),  # small nuclei, diameter given, enlarged
 ])
+@pytest.mark.slow
 def test_segment_and_run_give_identical_labels(client, capsys, tmp_path, diameter, simulated,
                                                shape, scale):
     sample = simulate_nuclei(shape=shape, seed=21, diameter=simulated, density=0.3)

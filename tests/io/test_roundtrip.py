@@ -113,6 +113,7 @@ def test_ome_zarr_is_ngff_05_that_zarr_and_ome_zarr_read(tmp_path, cyx):
     assert nodes[0].metadata["channel_names"] == ["DNA", "actin"]
 
 
+@pytest.mark.slow
 def test_ome_zarr_lower_levels_are_block_means_at_block_centres(tmp_path, rng):
     import zarr
 

@@ -15,8 +15,13 @@ from cellscale.segment import Segmenter, segment
 from cellscale.segment._adapters import is_peer_spec, load_peer
 
 HAS_CELLPOSE = importlib.util.find_spec("cellpose") is not None
-needs_cellpose = pytest.mark.skipif(
-    not HAS_CELLPOSE, reason='cellpose not installed (pip install "cellpose<4"; the test extra has it)')
+NO_CELLPOSE = 'cellpose not installed (pip install "cellpose<4"; the test extra has it)'
+
+
+def needs_cellpose(test):
+    """Skipped without Cellpose; slow, as importing Cellpose (and torch) takes seconds."""
+    return pytest.mark.slow(pytest.mark.skipif(not HAS_CELLPOSE, reason=NO_CELLPOSE)(test))
+
 
 #: Nuclei of the tiny training set and the held-out image, in pixels.
 DIAMETER = 10
@@ -34,7 +39,7 @@ def cellpose_model(tmp_path_factory):
     nuclei's diameter, 25 short epochs on one CPU thread (about 35 s).
     """
     if not HAS_CELLPOSE:
-        pytest.skip('cellpose not installed (pip install "cellpose<4"; the test extra has it)')
+        pytest.skip(NO_CELLPOSE)
     import torch
     from cellpose import models, train
 

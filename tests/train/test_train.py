@@ -35,6 +35,7 @@ def trained(tiny_data, tmp_path_factory):
     return out, path
 
 
+@pytest.mark.slow
 def test_training_writes_a_loadable_model_and_card(trained):
     out, path = trained
     assert path == out / "tiny.onnx"
@@ -67,6 +68,7 @@ def test_same_config_resumes_from_the_checkpoint(trained, tiny_data):
     assert after["best_val_loss"] == before["best_val_loss"]
 
 
+@pytest.mark.slow
 def test_fine_tuning_starts_from_saved_weights(trained, tiny_data, tmp_path):
     from cellscale.train._loop import _init_from
     from cellscale.train._unet import UNet
@@ -98,6 +100,7 @@ def test_fine_tuning_starts_from_saved_weights(trained, tiny_data, tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_fine_tuning_keeps_the_maps_of_the_model_it_starts_from(tiny_data, tmp_path):
     plain = train_model(tiny_data, model_name="plain", out_dir=tmp_path / "plain", centre=False,
                         **{**TINY, "epochs": 1})
@@ -117,6 +120,7 @@ def test_fine_tuning_keeps_the_maps_of_the_model_it_starts_from(tiny_data, tmp_p
     assert card.training["fine_tuned_from"]["reinitialised"] == ["head.bias", "head.weight"]
 
 
+@pytest.mark.slow
 def test_export_matches_torch(tmp_path):
     from cellscale.train._export import TOLERANCE, export_onnx
     from cellscale.train._unet import UNet
@@ -159,6 +163,7 @@ def test_bad_data_is_reported(tmp_path, tiny_data):
         )
 
 
+@pytest.mark.slow
 def test_cli_train(tiny_data, tmp_path):
     import typer
     from typer.testing import CliRunner
@@ -221,6 +226,7 @@ def test_int8_quantisation_stays_close_to_float(tmp_path):
     assert b"QuantizeLinear" in graph and b"QuantizeLinear" not in (tmp_path / "f32.onnx").read_bytes()
 
 
+@pytest.mark.slow
 def test_float32_precision_skips_quantisation(tiny_data, tmp_path):
     path = train_model(
         tiny_data, model_name="f32", out_dir=tmp_path, precision="float32", **{**TINY, "epochs": 1}
@@ -230,6 +236,7 @@ def test_float32_precision_skips_quantisation(tiny_data, tmp_path):
     assert b"QuantizeLinear" not in path.read_bytes()
 
 
+@pytest.mark.slow
 def test_rescore_rewrites_thresholds_and_scores_only(trained, tiny_data, tmp_path):
     """training/rescore.py: the card is re-tuned and re-scored; the network is untouched."""
     import shutil
