@@ -62,6 +62,7 @@ def test_run_writes_a_store_resumes_and_reports_bad_files(cli, scheduler, images
     assert code == 0 and "skipped 2 already done" in stdout and "Processed 0" in stdout
 
 
+@pytest.mark.slow
 def test_run_with_a_pipeline_file(cli, scheduler, tmp_path):
     image = tmp_path / "dapi.ome.zarr"
     write_image(simulate_nuclei(shape=(200, 240), seed=3, diameter=14, density=0.3).image, image)

@@ -84,6 +84,7 @@ def test_default_pipeline_needs_a_recognisable_nuclear_channel():
     assert p.steps[0].model == "cells" and p.steps[0].channels == ["B", "A"]
 
 
+@pytest.mark.slow
 def test_local_cluster_has_the_asked_workers_and_memory():
     with cluster_client(n_workers=1, memory_limit="700MB") as client:
         workers = client.scheduler_info()["workers"].values()

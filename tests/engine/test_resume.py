@@ -148,6 +148,7 @@ def test_an_interrupted_run_is_marked_and_resumed(client, images, tmp_path):
     assert open_store(out).complete
 
 
+@pytest.mark.slow
 def test_two_images_may_not_share_an_element(client, images, tmp_path):
     named = _pipeline({"step": "segment", "model": "nuclei", "channels": ["DNA"]},
                       {"step": "measure", "table": "cells"})
@@ -157,6 +158,7 @@ def test_two_images_may_not_share_an_element(client, images, tmp_path):
     assert "w1.ome.tif" in report.failed["w1"]
 
 
+@pytest.mark.slow
 def test_the_store_opens_in_spatialdata_with_a_saved_image(client, images, tmp_path, caplog):
     import logging
     import warnings

@@ -63,6 +63,7 @@ def test_chunked_segmentation_agrees_with_whole_image(nuclei_image, chunked):
     assert ids[0] == 1 and ids[-1] == len(ids)
 
 
+@pytest.mark.slow
 def test_every_cell_measured_once_as_in_the_whole_image(nuclei_image, chunked):
     sample, _ = nuclei_image
     store = open_store(chunked.store)

@@ -49,6 +49,7 @@ def _divisions_found(labels: np.ndarray, lineage, true_labels: np.ndarray, true_
     return n_true, found, n_made - found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["half-adjacent", "elongated-large", "late-apart"])
 def test_divisions_from_another_generator_are_found(model):
     # Daughters each half the mother (touching), as large as her (apart, after an elongated
@@ -66,6 +67,7 @@ def test_divisions_from_another_generator_are_found(model):
         assert _divisions_found(fixed_labels, fixed, movie["labels"], movie["lineage"])[1] < 0.5 * found
 
 
+@pytest.mark.slow
 def test_the_learnt_model_follows_the_movie():
     small = agent_movie(shape=(224, 224), n_frames=30, seed=6, division_model="half-adjacent")
     large = agent_movie(shape=(224, 224), n_frames=30, seed=6, division_model="elongated-large")

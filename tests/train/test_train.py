@@ -59,6 +59,7 @@ def test_training_writes_a_loadable_model_and_card(trained):
         assert len(list(csv.DictReader(fh))) == 2
 
 
+@pytest.mark.slow
 def test_same_config_resumes_from_the_checkpoint(trained, tiny_data):
     out, _ = trained
     before = json.loads((out / "tiny.json").read_text())["training"]
