@@ -52,16 +52,16 @@ __all__ = ["DIVISION_MODELS", "agent_movie", "write_ctc"]
 #: neither); ``spacing``: distance between sisters / the sum of their radii
 #: (1: touching).
 DIVISION_MODELS: dict[str, dict[str, Any]] = {
-    "half-adjacent": {"area": (0.45, 0.55), "asymmetry": (0.0, 0.15), "mitosis": "none", "brighten": (1.0, 1.0), "late": 0.0,
-                      "spacing": (1.0, 1.1)},
-    "round-bright": {"area": (0.4, 0.6), "asymmetry": (0.0, 0.2), "mitosis": "round", "brighten": (1.6, 2.4), "late": 0.0,
-                     "spacing": (1.0, 1.3)},
-    "elongated-large": {"area": (0.75, 1.0), "asymmetry": (0.0, 0.2), "mitosis": "elongate", "brighten": (1.0, 1.3), "late": 0.0,
-                        "spacing": (1.2, 1.8)},
-    "late-apart": {"area": (0.45, 0.8), "asymmetry": (0.0, 0.2), "mitosis": "round", "brighten": (1.0, 1.8), "late": 1.0,
-                   "spacing": (1.4, 1.9)},
-    "mixed": {"area": (0.4, 1.0), "asymmetry": (0.0, 0.4), "mitosis": ["none", "round", "elongate"], "brighten": (1.0, 2.5),
-              "late": 0.5, "spacing": (1.0, 1.9)},
+    "half-adjacent": {"area": (0.45, 0.55), "asymmetry": (0.0, 0.15), "mitosis": "none",
+                      "brighten": (1.0, 1.0), "late": 0.0, "spacing": (1.0, 1.1)},
+    "round-bright": {"area": (0.4, 0.6), "asymmetry": (0.0, 0.2), "mitosis": "round",
+                     "brighten": (1.6, 2.4), "late": 0.0, "spacing": (1.0, 1.3)},
+    "elongated-large": {"area": (0.75, 1.0), "asymmetry": (0.0, 0.2), "mitosis": "elongate",
+                        "brighten": (1.0, 1.3), "late": 0.0, "spacing": (1.2, 1.8)},
+    "late-apart": {"area": (0.45, 0.8), "asymmetry": (0.0, 0.2), "mitosis": "round",
+                   "brighten": (1.0, 1.8), "late": 1.0, "spacing": (1.4, 1.9)},
+    "mixed": {"area": (0.4, 1.0), "asymmetry": (0.0, 0.4), "mitosis": ["none", "round", "elongate"],
+              "brighten": (1.0, 2.5), "late": 0.5, "spacing": (1.0, 1.9)},
 }
 
 

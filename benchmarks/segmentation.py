@@ -477,7 +477,8 @@ def main() -> None:
         log(f"\nwhole command `cellscale {whole['command']}` ({whole['size']}²): "
             + (f"FAILED: {whole['error'][-200:]}" if "error" in whole else
                f"median of {len(whole['wall_s_runs'])} runs {whole['wall_s']:.2f} s "
-               f"(runs: {', '.join(f'{w:.2f}' for w in whole['wall_s_runs'])}) -> {whole['mp_per_s']:.3f} MP/s, F1@0.5 {whole['f1_at_0.5']:.3f} "
+               f"(runs: {', '.join(f'{w:.2f}' for w in whole['wall_s_runs'])}) -> "
+               f"{whole['mp_per_s']:.3f} MP/s, F1@0.5 {whole['f1_at_0.5']:.3f} "
                f"({whole['n_true']} true, {whole['n_pred']} predicted objects)"))
     for text in notes:
         log(f"NOTE: {text}")

@@ -62,7 +62,7 @@ from cellscale.track._score import DEFINITION
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from movie_generators import DIVISION_MODELS, agent_movie
+from movie_generators import DIVISION_MODELS, agent_movie  # noqa: E402 (after the path is set)
 
 RESULTS = HERE / "results"
 PEERS = ("btrack", "laptrack", "trackpy")
@@ -316,7 +316,8 @@ def main() -> None:
     print("\n| cells/frame | frame | frames | seconds | frames/s (cellscale.track) |")
     print("| --- | --- | --- | --- | --- |")
     for s in speed:
-        print(f"| {s['cells_per_frame']} | {s['frame_shape'][0]}² | {s['frames']} | {s['seconds']:.2f} | {s['fps']:.1f} |")
+        print(f"| {s['cells_per_frame']} | {s['frame_shape'][0]}² | {s['frames']} "
+              f"| {s['seconds']:.2f} | {s['fps']:.1f} |")
     for n in notes:
         print(f"note: {n}")
     args.out.parent.mkdir(parents=True, exist_ok=True)

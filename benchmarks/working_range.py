@@ -75,7 +75,8 @@ def main() -> None:
                    "classical": _score(classical, samples)}
             rows.append(row)
             print(f"  diameter {diameter:g} px, SNR {snr:g}: F1@0.5 {row['ours']['f1@0.5']:.3f} "
-                  f"(never resized {row['native']['f1@0.5']:.3f}, classical {row['classical']['f1@0.5']:.3f})", flush=True)
+                  f"(never resized {row['native']['f1@0.5']:.3f}, "
+                  f"classical {row['classical']['f1@0.5']:.3f})", flush=True)
 
     card_range = list(ours.model.card.inputs.diameter_range) if ours.model else None
     print(f"\nModel {ours.name!r} (card diameter range {card_range} px); "

@@ -19,7 +19,8 @@ ModelOpt = Annotated[str, typer.Option(
 ChannelsOpt = Annotated[str | None, typer.Option(
     "--channels",
     help="Image channels for the model's inputs, in its order, by name or index: e.g. DNA,membrane.")]
-TileOpt = Annotated[int, typer.Option("--tile-size", help="Largest tile side in pixels (the result does not depend on it).")]
+TileOpt = Annotated[int, typer.Option(
+    "--tile-size", help="Largest tile side in pixels (the result does not depend on it).")]
 CompartmentOpt = Annotated[str | None, typer.Option(
     "--compartment", help="Objects to return: nuclei or cells (default: cells when the model outputs them).")]
 ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU threads for the network (default: all).")]
@@ -144,7 +145,8 @@ def segment(
     typer.echo(
         f"Segmented {int(labels.max())} {segmenter.compartment} in {input.name} ({h}x{w}, "
         f"model {segmenter.name}"
-        f"{'' if segmenter.scale == 1.0 else f', resized x{segmenter.scale:.2f}'}) in {total:.2f} s ({h * w / 1e6 / total:.2f} Mpx/s): "
+        f"{'' if segmenter.scale == 1.0 else f', resized x{segmenter.scale:.2f}'}) "
+        f"in {total:.2f} s ({h * w / 1e6 / total:.2f} Mpx/s): "
         f"read {read_s:.2f} s, normalise {t['normalise']:.2f} s, network {t['network']:.2f} s, "
         f"post-processing {t['postprocess']:.2f} s, write {write_s:.2f} s -> {written}"
     )
@@ -158,7 +160,8 @@ def _pair_name(image: Path, root: Path) -> str:
 
 
 def evaluate(
-    model: Annotated[str, typer.Argument(help="Shipped model (nuclei, cells), 'classical', or a path/URL of a model card.")],
+    model: Annotated[str, typer.Argument(
+        help="Shipped model (nuclei, cells), 'classical', or a path/URL of a model card.")],
     data: Annotated[Path, typer.Argument(help=(
         "Images with ground truth, in any layout 'cellscale train' takes: folders written by "
         "'cellscale simulate', images/ + masks/, or NAME.tif + NAME_masks.tif."))],

@@ -126,7 +126,8 @@ def tissue(
     output: Out,
     seed: Seed = 0,
     size: Size = (512, 512),
-    n_markers: Annotated[int, typer.Option("--markers", help="Number of marker channels besides DNA and membrane.")] = 4,
+    n_markers: Annotated[int, typer.Option(
+        "--markers", help="Number of marker channels besides DNA and membrane.")] = 4,
     overwrite: Overwrite = False,
     allow_large: AllowLarge = False,
 ) -> None:
@@ -171,7 +172,8 @@ def fish(
     n_genes: Annotated[int, typer.Option("--genes", help="Number of genes.")] = 3,
     rounds: Annotated[
         int | None,
-        typer.Option("--rounds", help="Imaging rounds for a multiplexed (MERFISH-like) codebook; single round if not given."),
+        typer.Option("--rounds", help="Imaging rounds for a multiplexed (MERFISH-like) codebook; "
+                                      "single round if not given."),
     ] = None,
     overwrite: Overwrite = False,
     allow_large: AllowLarge = False,

@@ -401,7 +401,8 @@ def _new_cell(rng: np.random.Generator, cid: int, parent: int, p: np.ndarray, r:
 
 
 def _advance(rng: np.random.Generator, cells: list[_Cell], t: int, next_id: int, events: list, *,
-             rng_div: np.random.Generator, division_model: dict[str, Any], division_rate: float, death_rate: float, mitosis_frames: int, apoptosis_frames: int,
+             rng_div: np.random.Generator, division_model: dict[str, Any], division_rate: float,
+             death_rate: float, mitosis_frames: int, apoptosis_frames: int,
              motility: float, persistence: float, lo: np.ndarray, hi: np.ndarray) -> tuple[list[_Cell], int]:
     """Move the population from frame ``t`` to ``t + 1``; log divisions and deaths at ``t``."""
     out: list[_Cell] = []

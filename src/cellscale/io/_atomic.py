@@ -74,7 +74,8 @@ def check_output_path(path: str | os.PathLike[str], *, overwrite: bool = False) 
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputNotWritableError(f"{path}: cannot create the output folder {parent}: {exc.strerror or exc}") from exc
+        raise OutputNotWritableError(
+            f"{path}: cannot create the output folder {parent}: {exc.strerror or exc}") from exc
     if not parent.is_dir():
         raise OutputNotWritableError(f"{path}: {parent} is not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):

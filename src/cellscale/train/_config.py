@@ -63,7 +63,8 @@ class TrainConfig(BaseModel):
     centre_weight: float = Field(1.0, ge=0)
     """Weight of the centre loss relative to the foreground loss."""
     max_minutes: float | None = Field(None, gt=0)
-    """Training wall-time budget: the learning-rate schedule follows it and training stops when it is spent (the best weights are kept)."""
+    """Training wall-time budget: the learning-rate schedule follows it and training stops when
+    it is spent (the best weights are kept)."""
     data_description: str = ""
     """Free text about the training data (where it came from, how it was made), for the card."""
     test_data: list[str] = []
@@ -71,7 +72,8 @@ class TrainConfig(BaseModel):
     augment: AugmentOptions = AugmentOptions()
     """Patch augmentation."""
     precision: Literal["float32", "int8"] = "int8"
-    """Precision of the exported network: ``int8`` (post-training quantisation, about twice as fast on CPUs; see :mod:`cellscale.train._quantize`) or ``float32``."""
+    """Precision of the exported network: ``int8`` (post-training quantisation, about twice as
+    fast on CPUs; see :mod:`cellscale.train._quantize`) or ``float32``."""
 
     @field_validator("outputs")
     @classmethod
