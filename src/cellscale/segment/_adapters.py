@@ -12,11 +12,13 @@ tests run with a small Cellpose model trained from scratch). Model specs:
 ``cellpose:PATH``
     A Cellpose 3 model file, e.g. trained with ``cellpose --train``.
 
-Channels follow cellscale's roles: one channel (``DNA``) is given to Cellpose
-as a grey image (``channels=[0, 0]``); two channels (``DNA``, ``membrane``) as
-membrane for its cytoplasm channel and DNA for its nuclear channel
-(``channels=[2, 1]``). Cellpose normalises the image itself (percentiles 1 and
-99), so the adapter passes raw intensities.
+Channels follow cellscale's roles. The compartment ``"nuclei"`` gives Cellpose
+the DNA channel as a grey image (``channels=[0, 0]``); ``"cells"`` gives it
+membrane as its cytoplasm channel and DNA as its nuclear channel
+(``channels=[2, 1]``). Without a compartment, a spec that contains "nuclei"
+(``cellpose:nuclei``) means nuclei, any other whole cells. What the labels
+outline is what the Cellpose model was trained on. Cellpose normalises the
+image itself (percentiles 1 and 99), so the adapter passes raw intensities.
 
 ``diameter`` is cellscale's option with Cellpose's meaning:
 
