@@ -66,6 +66,9 @@ from movie_generators import DIVISION_MODELS, agent_movie  # noqa: E402 (after t
 
 RESULTS = HERE / "results"
 PEERS = ("btrack", "laptrack", "trackpy")
+#: cellscale's configurations: the default, and (``--methods cellscale-textbook``) the fixed
+#: textbook division model and threshold of earlier versions, for comparison.
+OURS = {"cellscale": {}, "cellscale-textbook": {"learn_divisions": False, "division_cost": 1.5}}
 SCENARIOS = {
     "sparse": {"density": 0.06},
     "dense": {"density": 0.35},
@@ -165,7 +168,7 @@ def summarise(rows: list[dict]) -> list[dict]:
     """Per generator, division model and method: mean TRA, pooled division F1."""
     out = []
     keys = sorted({(r["generator"], r["division_model"], r["method"]) for r in rows},
-                  key=lambda k: (k[0], k[1], ["cellscale", *PEERS].index(k[2])))
+                  key=lambda k: (k[0], k[1], [*OURS, *PEERS].index(k[2])))
     for gen, model, method in keys:
         sel = [r for r in rows if (r["generator"], r["division_model"], r["method"]) == (gen, model, method)]
         tp, fp, fn = (sum(int(r[k]) for r in sel) for k in ("tp_div", "fp_div", "fn_div"))
@@ -201,7 +204,7 @@ def main() -> None:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--peers-dir", type=Path, default=Path(os.environ.get("CELLSCALE_PEERS", "/work/peers")))
     p.add_argument("--btrack-config", type=Path, default=None)
-    p.add_argument("--methods", nargs="+", default=["cellscale", *PEERS])
+    p.add_argument("--methods", nargs="+", default=["cellscale", *PEERS], choices=[*OURS, *PEERS])
     p.add_argument("--modes", nargs="+", default=["gt", "e2e"], choices=["gt", "e2e"],
                    help="modes of the scenarios part (the divisions part is gt only)")
     p.add_argument("--parts", nargs="+", default=["scenarios", "divisions"], choices=["scenarios", "divisions"])
@@ -265,11 +268,11 @@ def main() -> None:
         for mode in modes:
             masks = shuffle_ids(gt, seed=seed) if mode == "gt" else segment_movie(image)
             for method in args.methods:
-                if method != "cellscale" and method not in pythons:
+                if method not in OURS and method not in pythons:
                     continue
                 t1 = time.perf_counter()
-                if method == "cellscale":
-                    labels, lineage = track(masks, max_gap=MAX_GAP)
+                if method in OURS:
+                    labels, lineage = track(masks, max_gap=MAX_GAP, **OURS[method])
                     seconds, version, dropped = time.perf_counter() - t1, "", 0
                     info_m = {"learned_division_model": lineage.attrs.get("division_model")}
                 else:
