@@ -126,7 +126,8 @@ def track(
         write_ctc_result(result, lineage, tmp, overwrite=True)
         table.to_csv(tmp / TRACKS_FILE, index=False)
         config = {"movie": str(movie), "labels": str(labels) if labels else None,
-                  "model": None if labels else model, **options}
+                  "model": None if labels else model, **options,
+                  "division_model": lineage.attrs.get("division_model")}  # as learnt from this movie
         (tmp / "track_config.json").write_text(json.dumps(config, indent=2))
     parents = lineage.loc[lineage["parent"] > 0, "parent"]
     n_div = int((parents.value_counts() >= 2).sum())
