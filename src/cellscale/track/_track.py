@@ -102,7 +102,9 @@ def track(
     source : str, optional
         File named in error messages.
     on_frame : callable, optional
-        Called as ``on_frame(t, n_frames)`` after each frame is linked (progress).
+        Called as ``on_frame(t, n_frames)`` after each frame of the first pass
+        is linked (progress; the second pass, with the learnt division model,
+        takes about as long again).
     timings : dict, optional
         Filled with seconds spent in ``"features"``, ``"linking"``,
         ``"events"`` and ``"relabel"``.
