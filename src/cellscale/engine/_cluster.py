@@ -12,7 +12,7 @@ import logging
 import math
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from cellscale.errors import CellscaleError, InvalidArgumentError
@@ -111,9 +111,21 @@ def cluster_client(
     workers = default_workers(limit) if n_workers is None else int(n_workers)
     if workers < 1:
         raise InvalidArgumentError(f"n_workers must be >= 1, got {n_workers}")
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, memory_limit=limit,
-                           processes=True, dashboard_address=":0",
-                           silence_logs=logging.ERROR)
+    from distributed.deploy.spec import SpecCluster
+
+    before = set(SpecCluster._instances)
+    try:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, memory_limit=limit,
+                               processes=True, dashboard_address=":0",
+                               silence_logs=logging.ERROR)
+    except BaseException:
+        # Ctrl-C while the workers start: close the half-started cluster now, quietly;
+        # left to distributed's exit hook it fails with an AssertionError traceback.
+        for half in set(SpecCluster._instances) - before:
+            SpecCluster._instances.discard(half)
+            with suppress(BaseException), _quiet_logs():
+                half.close(timeout=5)
+        raise
     with _closing(cluster), _closing(Client(cluster)) as client:
         from cellscale.engine._quiet import QuietTaskErrors
 
@@ -132,17 +144,22 @@ def _closing(thing: Any) -> Iterator[Any]:
     try:
         yield thing
     except BaseException:
-        logger = logging.getLogger("distributed")
-        level = logger.level
-        logger.setLevel(logging.CRITICAL)
-        try:
+        with suppress(BaseException), _quiet_logs():  # the first error is the one to report
             thing.close()
-        except BaseException:  # noqa: BLE001, S110  # the first error is the one to report
-            pass
-        finally:
-            logger.setLevel(level)
         raise
     thing.close()
+
+
+@contextmanager
+def _quiet_logs() -> Iterator[None]:
+    """Silence ``distributed``'s logging for the duration of the block."""
+    logger = logging.getLogger("distributed")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _probe(address: str) -> None:
