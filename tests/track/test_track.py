@@ -230,3 +230,23 @@ def test_empty_frames_are_fine():
     out, lineage = track(labels)
     assert lineage.values.tolist() == [[1, 2, 2, 0]]
     assert out[2, 4, 4] == 1
+
+
+def test_division_f1_of_a_movie_without_divisions():
+    # py-ctcmetrics gives no BC score when the ground truth has no division (this crashed).
+    movie = np.zeros((4, 32, 32), np.uint16)
+    for t in range(4):
+        movie[t, 4 + t : 9 + t, 4:9] = 1
+    labels, lineage = track(movie)
+    scores = score_tracking(labels, lineage, movie, lineage)
+    assert scores["TRA"] == 1.0 and np.isnan(scores["division_f1"]) and scores["fp_div"] == 0
+    # One false division: F1 0, not undefined.
+    gt = np.zeros((4, 32, 32), np.uint16)
+    gt[:, 4:9, 4:9], gt[:, 20:25, 20:25], gt[:, 20:25, 4:9] = 1, 2, 3
+    res = gt.copy()
+    res[2:][gt[2:] == 2], res[2:][gt[2:] == 3] = 5, 6
+    gt_lineage = pd.DataFrame({"label": [1, 2, 3], "begin": [0] * 3, "end": [3] * 3, "parent": [0] * 3})
+    res_lineage = pd.DataFrame({"label": [1, 2, 3, 5, 6], "begin": [0, 0, 0, 2, 2], "end": [3, 1, 1, 3, 3],
+                                "parent": [0, 0, 0, 2, 2]})
+    scores = score_tracking(res, res_lineage, gt, gt_lineage)
+    assert scores["division_f1"] == 0.0 and scores["fp_div"] == 1

@@ -57,7 +57,8 @@ def score_tracking(
     Returns
     -------
     dict
-        ``TRA``, ``DET``, ``division_f1`` (= ``BC(tolerance)``), ``BC(0)``..,
+        ``TRA``, ``DET``, ``division_f1`` (= ``BC(tolerance)``; NaN when
+        neither the ground truth nor the result has a division), ``BC(0)``..,
         ``valid``, ``divisions_true``, ``tp_div``, ``fp_div``, ``fn_div`` and
         the AOGM error counts (``AOGM_FN``, ``AOGM_FP``, ``AOGM_EA`` ...).
 
@@ -85,21 +86,31 @@ def score_tracking(
     out: dict[str, Any] = {
         "TRA": float(scores["TRA"]),
         "DET": float(scores["DET"]),
-        "division_f1": float(scores[f"BC({tolerance})"]),
+        "division_f1": _division_f1(scores, int(tolerance)),
         "tolerance_frames": int(tolerance),
         "valid": int(scores["Valid"]),
         "divisions_true": int(scores.get("gt_divisions", 0)),
-        "tp_div": int(scores[f"tp_div({tolerance})"]),
-        "fp_div": int(scores[f"fp_div({tolerance})"]),
-        "fn_div": int(scores[f"fn_div({tolerance})"]),
+        "tp_div": int(scores.get(f"tp_div({tolerance})") or 0),
+        "fp_div": int(scores.get(f"fp_div({tolerance})") or 0),
+        "fn_div": int(scores.get(f"fn_div({tolerance})") or 0),
         "warnings": [str(w.message) for w in caught],
     }
     for i in range(int(tolerance) + 1):
-        out[f"BC({i})"] = float(scores[f"BC({i})"])
+        out[f"BC({i})"] = _division_f1(scores, i)
     for key in ("AOGM", "AOGM_0", "AOGM_NS", "AOGM_FN", "AOGM_FP", "AOGM_ED", "AOGM_EA", "AOGM_EC"):
         if key in scores:
             out[key] = float(scores[key])
     return out
+
+
+def _division_f1(scores: dict[str, Any], tolerance: int) -> float:
+    """BC(tolerance). py-ctcmetrics gives none when the ground truth has no division: then it is 0
+    if the result has any (all false) and NaN (undefined) if it has none either."""
+    value = scores.get(f"BC({tolerance})")
+    if value is not None:
+        return float(value)
+    fp = int(scores.get(f"fp_div({tolerance})") or 0)
+    return 0.0 if fp else float("nan")
 
 
 def _evaluate_sequence() -> Any:
