@@ -224,3 +224,16 @@ def test_a_store_inside_the_input_folder_is_not_an_input(client, images):
     assert sorted(first.done) == ["w0", "w1"]
     again = run_pipeline([images], out, pipeline=NUCLEI, client=client)
     assert sorted(again.skipped) == ["w0", "w1"] and again.ok
+
+
+def test_an_interrupt_before_the_first_image_is_complete_leaves_no_store(
+        client, images, tmp_path, monkeypatch):
+    from cellscale.engine import _ledger
+
+    def stop(job, elements, store):
+        raise KeyboardInterrupt  # the store was just created; nothing is in it yet
+
+    monkeypatch.setattr(_ledger, "publish", stop)
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline([images], tmp_path / "res.zarr", pipeline=NUCLEI, client=client)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]

@@ -63,6 +63,7 @@ class StoreLedger:
         self.previous_run: dict[str, Any] = {}
         self.path = store
         self.created = False
+        self.created_now = False
         self.active = False
         self.dirty = False
         self._saved_at = 0.0
@@ -120,7 +121,7 @@ class StoreLedger:
             return
         if not self.created:
             create_store(self.path, config={"pipelines": {}, "images": {}})
-            self.created = True
+            self.created = self.created_now = True
         self.active = True
         self._save()
 
@@ -155,11 +156,15 @@ class StoreLedger:
             self.dirty = True
 
     def interrupted(self) -> None:
-        """Mark the run interrupted (the store keeps the images committed so far)."""
+        """Mark the run interrupted (the store keeps the images committed so far).
+
+        A store this run created before any image was complete is removed.
+        """
         from cellscale.io._atomic import remove_path
 
-        if self.overwrite:
-            remove_path(self.path)  # the old store is untouched
+        finished = any(e.get("state") == "complete" for e in self.images.values())
+        if self.overwrite or (self.created_now and not finished):
+            remove_path(self.path)  # the old store is untouched; no empty store is left
         elif self.active:
             self._run.update(state="interrupted", stopped=_now())
             self._save()
