@@ -101,7 +101,7 @@ TEXTBOOK = DivisionModel(size_mean=0.0, size_sd=0.4, sep_mean=float(np.log(0.8))
 #: mother's last frame (each 0.4-1.0x her interphase size, a rounded mother
 #: smaller than that), sisters 0.6-2.7 mother diameters apart, and sisters
 #: up to about 2x different in size.
-BROAD = DivisionModel(size_mean=0.4, size_sd=0.5, sep_mean=0.1, sep_sd=0.55, sisters_sd=0.45, mid_sd=0.25, late=0.2)
+BROAD = DivisionModel(size_mean=0.4, size_sd=0.5, sep_mean=0.1, sep_sd=0.55, sisters_sd=0.45, mid_sd=0.18, late=0.2)
 
 
 def _robust(x: np.ndarray, centre: float | None = None) -> tuple[float, float]:

@@ -46,7 +46,9 @@ Divisions are looked for twice:
 
 * :func:`find_divisions`, at each frame pair while linking: a mother at ``t``
   and two objects at ``t + 1`` that no one else links to (one of them may be
-  the object the mother was linked to);
+  the object the mother was linked to: laptrack's "splitting"; such a
+  division costs ``_CONTINUED_PREMIUM = 0.25`` more, as a neighbour pushed
+  aside by a newborn cell looks the same);
 * :func:`find_late_divisions`, after gap closing: a daughter (or the mother's
   last frame) missed by the segmentation, so that a daughter first shows two
   or more frames after the mother's last frame. The motion variance grows with
@@ -77,6 +79,8 @@ _MITOTIC = 0.8
 _CUT_PREMIUM = 0.4
 #: Extra cost per frame missed between a mother's last frame and her later daughter.
 _LATE_PREMIUM = 0.15
+#: Extra cost of a division whose mother had been linked on into one of the daughters.
+_CONTINUED_PREMIUM = 0.25
 #: A division the model is learnt from has sisters at most this many times
 #: different in size, and their midpoint at most this many mother diameters
 #: from where she was expected (see :func:`estimate_from_divisions`).
@@ -218,6 +222,9 @@ def find_divisions(
     cut_a, cut_b = _no_border(len(a), a.border), _no_border(len(b), b.border)
     cost = division_costs(a.area[m], cut_a[m], b.pos[j1] - pred[m], b.area[j1], cut_b[j1],
                           b.pos[j2] - pred[m], b.area[j2], cut_b[j2], sigma**2, typical=typical, model=model)
+    # The mother's track was linked on into one "daughter": a neighbour that a newborn cell pushed
+    # aside looks like that too, so the division has to explain more than the link did.
+    cost += np.where(nxt[m] == j2, _CONTINUED_PREMIUM, 0.0)
     keep = cost < max_cost
     return _greedy(cost[keep], m[keep], j1[keep], j2[keep])
 
