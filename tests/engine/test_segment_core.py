@@ -61,3 +61,27 @@ def test_segment_step_options_mean_what_segment_flags_mean():
     for bad in ({"diameter": -3}, {"diameter": "big"}, {"pixel_size": 0}):
         with pytest.raises((InvalidArgumentError, ValueError)):
             Pipeline.model_validate({"steps": [{"step": "segment", **bad}]})
+
+
+def test_segment_streams_an_image_larger_than_a_chunk(capsys, tmp_path, monkeypatch):
+    """Larger than --chunk-size: read lazily, never whole, labels as the Segmenter's."""
+    import cellscale.cli._segment as cli_segment
+    from cellscale.segment import Segmenter
+
+    sample = simulate_nuclei(shape=(600, 520), seed=5, diameter=16, density=0.3)
+    image = write_image(sample.image, tmp_path / "big.ome.zarr")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the image was read whole")
+
+    monkeypatch.setattr(cli_segment, "read_whole", refuse)
+    code, stdout, stderr = _cli(capsys, "segment", str(image), "-o", str(out_dir / "l.zarr"),
+                                "--chunk-size", "256", "--diameter", "off")
+    assert code == 0, stderr
+    written = np.asarray(read_labels(out_dir / "l.zarr", lazy=False))
+    expected = Segmenter("nuclei", chunk_size=256, diameter=None)(sample.image)
+    np.testing.assert_array_equal(written, expected)
+    assert f"Segmented {int(expected.max())} nuclei" in stdout
+    assert sorted(p.name for p in out_dir.iterdir()) == ["l.zarr"]  # no scratch left

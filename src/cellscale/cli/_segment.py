@@ -102,6 +102,40 @@ def _segmenter(model: str, channels: list[str | int] | None, tile_size: int,
                      chunk_size=chunk_size)
 
 
+def _open_for(segmenter: Any, input: Path, output: Path, *, axes: str | None) -> tuple[Any, Any]:
+    """The image, and a scratch folder when it is streamed (larger than one chunk).
+
+    A network model segments an image larger than ``--chunk-size`` chunk row by
+    chunk row from a lazy read, into a Zarr array in a scratch folder beside
+    the output (removed at the end), so it need not fit in memory; other
+    images are read whole (refused up front when too large).
+    """
+    import tempfile
+
+    from cellscale.io import read
+
+    if segmenter.model is not None:
+        with named(input):
+            lazy = read(input, axes=axes, lazy=True)
+        if max(lazy.sizes["y"], lazy.sizes["x"]) > segmenter.chunk_size:
+            where = output.absolute().parent
+            scratch = tempfile.TemporaryDirectory(
+                prefix=".cellscale-segment-", dir=where if where.is_dir() else None)
+            return lazy, scratch
+    return read_whole(input, command="segment", axes=axes), None
+
+
+def _buffer(scratch: Any, image: Any) -> Any:
+    """A uint32 Zarr array of the image's plane in ``scratch`` (None: labels in memory)."""
+    if scratch is None:
+        return None
+    import zarr
+
+    shape = (image.sizes["y"], image.sizes["x"])
+    return zarr.create_array(store=f"{scratch.name}/labels.zarr", shape=shape, dtype="uint32",
+                             chunks=(min(shape[0], 2048), min(shape[1], 2048)), fill_value=0)
+
+
 def segment(
     input: Annotated[Path, typer.Argument(
         metavar="INPUT", help="Image: TIFF, OME-TIFF, PNG, OME-Zarr, ... (2-D, any channels).")],
@@ -127,23 +161,30 @@ def segment(
     # The model and every option are checked before the image is read.
     segmenter = _segmenter(model, _channels(channels, None), tile_size, compartment, threads,
                            diameter, pixel_size, chunk_size)
-    image = read_whole(input, command="segment", axes=axes)
+    image, scratch = _open_for(segmenter, input, output, axes=axes)
     read_s = time.perf_counter() - start
     # A bare number is an index unless the image has a channel of that name.
     segmenter.channels = _channels(channels, image.channel_names if "c" in image.axes else None)
     with named(input), progress(f"Segmenting {input.name}"):
-        labels = segmenter(image)
+        labels = segmenter(image, out=_buffer(scratch, image))
+    if scratch is not None:
+        import dask.array as da
+
+        labels = da.from_zarr(labels)
     t0 = time.perf_counter()
     sizes = ({"y": pixel_size, "x": pixel_size} if pixel_size
              else {k: v for k, v in image.pixel_size.items() if k in "yx"} or None)
     written = write_labels(labels, output, pixel_size=sizes, overwrite=overwrite,
                            name=segmenter.compartment)
     write_s = time.perf_counter() - t0
+    n_objects = int(labels.max())
+    if scratch is not None:
+        scratch.cleanup()
     total = time.perf_counter() - start
     t = segmenter.timings
     h, w = labels.shape
     typer.echo(
-        f"Segmented {int(labels.max())} {segmenter.compartment} in {input.name} ({h}x{w}, "
+        f"Segmented {n_objects} {segmenter.compartment} in {input.name} ({h}x{w}, "
         f"model {segmenter.name}"
         f"{'' if segmenter.scale == 1.0 else f', resized x{segmenter.scale:.2f}'}) "
         f"in {total:.2f} s ({h * w / 1e6 / total:.2f} Mpx/s): "

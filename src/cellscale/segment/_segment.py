@@ -233,7 +233,7 @@ class Segmenter:
                             overlap=self.overlap, batch_size=self.batch_size)
         return {f"{self.compartment}.{k}": m for k, m in maps[self.compartment].items()}
 
-    def __call__(self, image: Any, *, axes: str | None = None) -> np.ndarray:
+    def __call__(self, image: Any, *, axes: str | None = None, out: Any = None) -> Any:
         """Segment one 2-D image.
 
         Parameters
@@ -244,12 +244,16 @@ class Segmenter:
             dimensions need ``axes``.
         axes : str, optional
             Axes of an array, e.g. ``"cyx"`` or ``"yxc"``.
+        out : array-like, shape (y, x), optional
+            Where to write the labels (e.g. a uint32 Zarr array), chunk row by
+            chunk row, so a lazy image larger than memory is segmented in
+            bounded memory; network models only. Default: a new array.
 
         Returns
         -------
         ndarray of uint32, shape (y, x)
             0 = background; objects numbered 1 .. n. All zeros for an image
-            whose chosen channels are constant.
+            whose chosen channels are constant. ``out`` when given.
 
         Raises
         ------
@@ -271,9 +275,11 @@ class Segmenter:
                 self.model, img, chosen, compartments=[self.compartment],
                 diameter=self.diameter, pixel_size=pixel, tile_size=self.tile_size,
                 overlap=self.overlap, batch_size=self.batch_size, chunk_size=self.chunk_size,
-                timings=self.timings)
+                out=None if out is None else (lambda _c, _shape: out), timings=self.timings)
             self.timings["total"] = time.perf_counter() - start
             return labels[self.compartment]
+        if out is not None:
+            raise InvalidArgumentError(f"out= needs a network model; {self.name!r} is not one")
         stack = channel_stack(img, chosen)
         if self.peer is not None:
             # Network and post-processing both happen inside the peer's own call.
