@@ -39,8 +39,8 @@ simulated movies of that geometry (seeds 11-18, five scenarios,
 ground-truth masks) 99 % of true divisions of uncut cells cost < 1.0 and no
 false candidate < 2.1; with learnt models, on movies of ten division
 geometries from two generators (development seeds 2, ground-truth masks), a
-threshold of 2.0 found 505 of 578 divisions with 5 false ones (1.5: 436 with
-3), hence the default of 2.0.
+threshold of 2.0 found 498 of 578 divisions with 3 false ones (1.5, before
+``_CONTINUED_PREMIUM``: 436 with 3), hence the default of 2.0.
 
 Divisions are looked for twice:
 
