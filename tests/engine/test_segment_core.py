@@ -20,6 +20,7 @@ def _cli(capsys, *args: str) -> tuple[int, str, str]:
     return int(stop.value.code or 0), out.out, out.err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("diameter, simulated, shape, scale", [
     ("auto", 40.0, (640, 576), "x0."),  # large nuclei found by the first pass, shrunk
     ("8", 8.0, (448, 416), "x1.50"),  # small nuclei, diameter given, enlarged
