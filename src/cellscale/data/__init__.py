@@ -12,6 +12,7 @@ Images larger than 4096² are rendered lazily, chunk by chunk, with Dask.
 :func:`simulate_tissue` multiplexed tissue: DNA, membrane, marker channels
 :func:`simulate_movie`  live-cell time-lapse with tracks and lineage (CTC)
 :func:`simulate_fish`   single-molecule FISH spots in cells, with codebooks
+:func:`simulate_nuclei_3d` 3-D stacks of nuclei (anisotropic voxels, z-elongated PSF)
 :func:`save_sample`     write a sample to a folder (OME-TIFF/OME-Zarr, CSV)
 :func:`load_sample`     read it back
 ======================  ===================================================
@@ -20,6 +21,7 @@ Images larger than 4096² are rendered lazily, chunk by chunk, with Dask.
 from cellscale.data._fish import simulate_fish
 from cellscale.data._movie import simulate_movie
 from cellscale.data._nuclei import NucleiOptions, simulate_nuclei
+from cellscale.data._nuclei3d import Nuclei3DOptions, simulate_nuclei_3d
 from cellscale.data._sample import Sample
 from cellscale.data._save import load_sample, save_sample
 from cellscale.data._tissue import CELL_TYPES, MARKERS, TissueOptions, simulate_tissue
@@ -27,6 +29,7 @@ from cellscale.data._tissue import CELL_TYPES, MARKERS, TissueOptions, simulate_
 __all__ = [
     "CELL_TYPES",
     "MARKERS",
+    "Nuclei3DOptions",
     "NucleiOptions",
     "Sample",
     "TissueOptions",
@@ -35,5 +38,6 @@ __all__ = [
     "simulate_fish",
     "simulate_movie",
     "simulate_nuclei",
+    "simulate_nuclei_3d",
     "simulate_tissue",
 ]
