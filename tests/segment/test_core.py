@@ -42,7 +42,7 @@ def test_chunked_labels_agree_with_one_chunk(nuclei_model, field):
     result = match_instances(whole, chunked, thresholds=[0.5])
     assert int(whole.max()) > 80
     assert result.f1_at(0.5) > 0.97, result.f1_at(0.5)
-    assert set(seg.timings) == {"normalise", "network", "postprocess", "total"}
+    assert set(seg.timings) == {"normalise", "network", "postprocess", "estimate", "total"}
 
 
 def test_a_lazy_image_streams_to_the_same_labels_and_into_zarr(nuclei_model, field, tmp_path):
@@ -51,7 +51,7 @@ def test_a_lazy_image_streams_to_the_same_labels_and_into_zarr(nuclei_model, fie
     lazy = Image.from_array(da.from_array(np.asarray(field.image.data), chunks=(64, 64)), "yx")
     kwargs = {"compartments": ["nuclei"], "diameter": "auto", "tile_size": 256,
               "chunk_size": 128}
-    a, scale_a = segment_chunked(model, eager, [0], **kwargs)
+    a, est_a = segment_chunked(model, eager, [0], **kwargs)
     made = {}
 
     def out(compartment, shape):
@@ -59,8 +59,8 @@ def test_a_lazy_image_streams_to_the_same_labels_and_into_zarr(nuclei_model, fie
                                               shape=shape, chunks=(128, 128), dtype="uint32")
         return made[compartment]
 
-    b, scale_b = segment_chunked(model, lazy, [0], out=out, **kwargs)
-    assert scale_a == scale_b == 1.0
+    b, est_b = segment_chunked(model, lazy, [0], out=out, **kwargs)
+    assert est_a.scale == est_b.scale == 1.0 and est_a.confidence == est_b.confidence
     assert b["nuclei"] is made["nuclei"]
     np.testing.assert_array_equal(np.asarray(b["nuclei"][:]), a["nuclei"])
 

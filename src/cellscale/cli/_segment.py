@@ -189,8 +189,26 @@ def segment(
         f"{'' if segmenter.scale == 1.0 else f', resized x{segmenter.scale:.2f}'}) "
         f"in {total:.2f} s ({h * w / 1e6 / total:.2f} Mpx/s): "
         f"read {read_s:.2f} s, normalise {t['normalise']:.2f} s, network {t['network']:.2f} s, "
-        f"post-processing {t['postprocess']:.2f} s, write {write_s:.2f} s -> {written}"
+        f"post-processing {t['postprocess']:.2f} s, size and confidence "
+        f"{t.get('estimate', 0.0):.2f} s, write {write_s:.2f} s -> {written}"
     )
+    _report_estimate(segmenter)
+
+
+def _report_estimate(segmenter: Any) -> None:
+    """Print the object diameter and the confidence, and the segmenter's warnings (stderr)."""
+    parts = []
+    diameter = getattr(segmenter, "estimated_diameter", None)
+    if diameter is not None:
+        how = "estimated" if segmenter.diameter == "auto" else "given"
+        parts.append(f"object diameter {diameter:.1f} px ({how})")
+    confidence = getattr(segmenter, "confidence", None)
+    if confidence is not None:
+        parts.append(f"confidence {confidence:.2f} (agreement with the image flipped, 0-1)")
+    if parts:
+        typer.echo(", ".join(parts))
+    for warning in getattr(segmenter, "warnings", []):
+        typer.echo(f"warning: {warning}", err=True)
 
 
 def _pair_name(image: Path, root: Path) -> str:

@@ -25,7 +25,7 @@ on that frame); frames must fit in memory.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Annotated, Any, Literal
 
@@ -87,6 +87,14 @@ def _create(path: str, shape: tuple[int, ...], chunks: tuple[int, ...]) -> None:
                       zarr_format=3, overwrite=True)
 
 
+def _estimate_record(estimate: Any) -> dict[str, Any]:
+    """An :class:`~cellscale.segment._estimate.Estimate` as plain JSON-ready values."""
+    return {"scale": float(estimate.scale),
+            "diameter": None if estimate.diameter is None else float(estimate.diameter),
+            "confidence": None if estimate.confidence is None else float(estimate.confidence),
+            "warnings": list(estimate.warnings)}
+
+
 def _segment_chunk(spec: _Spec, chunk: Chunk) -> dict[str, Any]:
     """Segment one chunk's region; store the objects it keeps; return their counts.
 
@@ -143,7 +151,7 @@ def _segment_frame(spec: _Spec, t: int, *, diameter: float | str | None,
                         channels=spec.channels, t=t)
     frame = Image.from_array(block, "cyx", source=spec.ref.path)
     settings = spec.settings
-    labels, _ = segment_chunked(
+    labels, estimate = segment_chunked(
         _model(spec.model), frame, list(range(block.shape[0])),
         compartments=settings.compartments, diameter=diameter, pixel_size=pixel_size,
         tile_size=settings.tile_size, overlap=settings.overlap,
@@ -152,7 +160,7 @@ def _segment_frame(spec: _Spec, t: int, *, diameter: float | str | None,
     for compartment, lab in labels.items():
         zarr.open_array(spec.paths[compartment], mode="r+")[t] = lab
         counts[compartment] = int(lab.max())
-    return {"counts": counts}
+    return {"counts": counts, "estimate": _estimate_record(estimate)}
 
 
 @register_step
@@ -212,14 +220,13 @@ class SegmentStep(Step):
 
     def run(self, job: Job) -> None:
         from cellscale.segment._core import (
-            Settings,
+            assess,
             estimate_chunks,
             estimate_on,
             fixed_scale,
             image_settings,
             plan_for,
             sample,
-            scale_from_areas,
         )
 
         card, channels, compartments = self._prepare(job)
@@ -237,27 +244,32 @@ class SegmentStep(Step):
                         chunk_size=chunk_size)
         pass1 = self._pass1(job, plan, compartments, "")
         results: dict[int, dict[str, Any]] = {}
+        picked = estimate_chunks(plan, samples, stride, settings.ranges)
+        kind = estimate_on(compartments)
+        areas = None
         if scale is None:  # diameter "auto": a first pass on the chunks with most signal
-            picked = estimate_chunks(plan, samples, stride, settings.ranges)
-            spec = _Spec(job.ref, self.model, channels, settings, pass1,
-                         estimate=estimate_on(compartments))
+            spec = _Spec(job.ref, self.model, channels, settings, pass1, estimate=kind)
             first = job.map(partial(_segment_chunk, spec), picked)
-            found = scale_from_areas([r.pop("areas") for r in first])
-            if found == 1.0:
-                results = {plan.chunks.index(c): r for c, r in zip(picked, first)}
-            else:
-                settings = Settings(settings.compartments, settings.ranges, found,
-                                    settings.tile_size, settings.overlap, settings.batch_size)
-                plan = plan_for(job.plan.shape, card, scale=found, overlap=settings.overlap,
-                                chunk_size=chunk_size)
-                pass1 = self._pass1(job, plan, compartments, "resized_")
+            areas = [r.pop("areas") for r in first]
+            results = {plan.chunks.index(c): r for c, r in zip(picked, first)}
+        blocks = [read_region(job.ref, c.region, channels=channels) for c in picked]
+        given = self._diameter()
+        estimate = assess(_model(self.model), blocks, settings, kind=kind, first_areas=areas,
+                          diameter=given if isinstance(given, (int, float)) else None)
+        del blocks
+        if estimate.scale != settings.scale:
+            results = {}
+            settings = replace(settings, scale=estimate.scale)
+            plan = plan_for(job.plan.shape, card, scale=estimate.scale,
+                            overlap=settings.overlap, chunk_size=chunk_size)
+            pass1 = self._pass1(job, plan, compartments, "resized_")
+        job.extras["segment_estimate"] = _estimate_record(estimate)
         spec = _Spec(job.ref, self.model, channels, settings, pass1)
         todo = [k for k in range(len(plan)) if k not in results]
         for k, r in zip(todo, job.map(partial(_segment_chunk, spec),
                                       [plan.chunks[k] for k in todo])):
             results[k] = r
         ordered = [results[k] for k in range(len(plan))]
-        job.extras["segment_scale"] = settings.scale
         if plan.halo > job.plan.halo:  # later steps (measure) need the larger halo
             job.plan = plan_chunks(plan.shape, chunk_size=chunk_size, halo=plan.halo)
         start = time.perf_counter()
@@ -298,6 +310,7 @@ class SegmentStep(Step):
         results = job.map(partial(_segment_frame, spec, diameter=self._diameter(),
                                   pixel_size=self._pixel_size(job)),
                           list(range(ref.n_frames)))
+        job.extras["segment_estimate_per_frame"] = [r["estimate"] for r in results]
         for compartment in compartments:
             counts = [int(r["counts"][compartment]) for r in results]
             job.labels[compartment] = LabelLayer(compartment, paths[compartment], counts,

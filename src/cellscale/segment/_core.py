@@ -8,9 +8,10 @@ the same options give the same labels through every door.
    normalisation ranges, from the regular subsample
    :func:`~cellscale.segment.percentile_range` takes of the whole image, and
    the resize factor (:mod:`cellscale.segment._scale`), from the model card's
-   pixel size, a given ``diameter``, or, for ``diameter="auto"``, from the
-   median object size of a first pass at the image's own scale over at most
-   :data:`ESTIMATE_CHUNKS` chunks (the ones with most signal in the subsample).
+   pixel size, a given ``diameter``, or, for ``diameter="auto"``, from
+   passes at several scales over at most :data:`ESTIMATE_CHUNKS` chunks (the
+   ones with most signal in the subsample), and a confidence from a flipped
+   pass (:func:`assess`, :mod:`cellscale.segment._estimate`).
 2. **Per region** (:func:`region_labels`): normalise with the global ranges,
    resize by the global factor, run the network in blended tiles
    (:func:`~cellscale.segment.predict_tiled`), decode the maps
@@ -37,23 +38,31 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from cellscale.errors import InvalidImageError
+from cellscale.segment._estimate import (
+    LOW_CONFIDENCE,
+    Estimate,
+    flip_agreement,
+    pick_diameter,
+    size_passes,
+    size_warnings,
+)
 from cellscale.segment._normalise import MAX_SAMPLES, apply_ranges, percentile_range
 from cellscale.segment._plan import Chunk, ChunkPlan, halo_for, plan_chunks
 from cellscale.segment._postprocess import decode_maps, relabel_sequential
-from cellscale.segment._scale import median_diameter_of, rescale_image, resize_labels, scale_for
+from cellscale.segment._scale import rescale_image, resize_labels, scale_for
 from cellscale.segment._stitch import assemble_core, chunk_offsets, keep_core_objects
 from cellscale.segment._tiling import default_overlap, predict_tiled
 
-__all__ = ["CHUNK_SIZE", "ESTIMATE_CHUNKS", "TILE_SIZE", "Settings", "default_overlap", "estimate_chunks",
-           "estimate_on", "fixed_scale", "halo_pixels", "image_settings", "network_maps",
-           "object_areas", "plan_for", "read_block", "region_labels", "sample",
-           "scale_from_areas", "segment_chunked"]
+__all__ = ["CHUNK_SIZE", "ESTIMATE_CHUNKS", "TILE_SIZE", "Estimate", "Settings", "assess",
+           "default_overlap", "estimate_chunks", "estimate_on", "fixed_scale", "halo_pixels",
+           "image_settings", "network_maps", "object_areas", "plan_for", "read_block",
+           "region_labels", "sample", "segment_chunked"]
 
 #: Default chunk side: a typical image (up to 2048 x 2048) is one chunk, as in the engine.
 CHUNK_SIZE = 2048
@@ -309,10 +318,53 @@ def object_areas(labels: np.ndarray) -> np.ndarray:
     return areas[areas > 0].astype(np.int64)
 
 
-def scale_from_areas(areas: Sequence[np.ndarray]) -> float:
-    """Resize factor from first-pass object areas (pooled over regions); 1.0 with too few objects."""
-    estimate = median_diameter_of(np.concatenate([np.asarray(a, np.int64) for a in areas]))
-    return 1.0 if estimate is None else scale_for(estimate)
+def assess(model: Any, blocks: Sequence[np.ndarray], settings: Settings, *, kind: str,
+           first_areas: Sequence[np.ndarray] | None = None,
+           diameter: float | None = None) -> Estimate:
+    """The image's resize factor, object diameter and confidence, from a few of its chunks.
+
+    Parameters
+    ----------
+    model : Model
+        The loaded network.
+    blocks : sequence of ndarray, shape (c, h, w)
+        Raw pixels of the chunks the estimate looks at (:func:`estimate_chunks`).
+    settings : Settings
+        The image's settings; its ``scale`` is used unless ``first_areas`` is given.
+    kind : str
+        The compartment whose objects are measured (:func:`estimate_on`).
+    first_areas : sequence of ndarray, optional
+        Object areas of a first pass at scale 1 over ``blocks``, one array per
+        block: given for ``diameter="auto"``, which then runs passes at other
+        scales (:func:`~cellscale.segment._estimate.size_passes`) and picks
+        the scale.
+    diameter : float, optional
+        The user's diameter, reported as it is.
+
+    Returns
+    -------
+    Estimate
+        Scale, diameter, flip-agreement confidence and warnings.
+    """
+    def labels_at(block: np.ndarray, scale: float) -> np.ndarray:
+        spec = replace(settings, compartments=(kind,), scale=scale)
+        return region_labels(model, block, spec)[kind]
+
+    warnings: list[str] = []
+    scale = settings.scale
+    if first_areas is not None:
+        areas = np.concatenate([np.asarray(a, np.int64) for a in first_areas])
+        passes = size_passes(labels_at, blocks, areas)
+        diameter, confirmed = pick_diameter(passes)
+        scale = 1.0 if diameter is None else scale_for(diameter)
+        side = min(min(b.shape[1:]) for b in blocks)
+        warnings += size_warnings(passes, diameter, confirmed, side)
+    confidence = flip_agreement(labels_at, blocks, scale) if blocks else None
+    if confidence is not None and confidence < LOW_CONFIDENCE:
+        warnings.append(f"low confidence ({confidence:.2f}): the model finds different objects "
+                        "when the image is flipped, so it is unsure here; check the result "
+                        "by eye, or give the diameter")
+    return Estimate(scale, diameter, confidence, tuple(warnings))
 
 
 def estimate_on(compartments: Sequence[str]) -> str:
@@ -348,7 +400,7 @@ def segment_chunked(
     chunk_size: int = CHUNK_SIZE,
     out: Callable[[str, tuple[int, int]], Any] | None = None,
     timings: Timings | None = None,
-) -> tuple[dict[str, Any], float]:
+) -> tuple[dict[str, Any], Estimate]:
     """Segment a 2-D image chunk by chunk in this process.
 
     Parameters
@@ -373,14 +425,15 @@ def segment_chunked(
         (e.g. a Zarr array); default in-memory arrays.
     timings : dict, optional
         Adds seconds to ``"normalise"`` (reading, channels, normalising, resizing),
-        ``"network"`` and ``"postprocess"`` (decoding, resizing back, stitching).
+        ``"network"`` and ``"postprocess"`` (decoding, resizing back, stitching)
+        and ``"estimate"`` (the passes at other scales and the flipped pass).
 
     Returns
     -------
     labels : dict of str to array
         uint32 labels per compartment, numbered ``1 .. n``.
-    scale : float
-        The resize factor used.
+    estimate : Estimate
+        The resize factor used, the objects' diameter, the confidence and warnings.
     """
     source = str(getattr(image, "source", "") or "")
     card = model.card
@@ -401,28 +454,42 @@ def segment_chunked(
     first: dict[tuple[int, int], dict[str, np.ndarray]] = {}
     plan = plan_for(shape, card, scale=settings.scale, overlap=settings.overlap,
                     chunk_size=chunk_size)
+    picked = estimate_chunks(plan, samples, stride, settings.ranges)
+    kind = estimate_on(compartments)
+    t0 = time.perf_counter()
+    blocks = [read_block(image, channels, c.region) for c in picked]
+    _add(timings, "normalise", t0)
+    areas = None
     if scale is None:
-        picked = estimate_chunks(plan, samples, stride, settings.ranges)
         first = {c.index: labels_of(c, settings) for c in picked}
-        kind = estimate_on(compartments)
-        found = scale_from_areas([object_areas(first[c.index][kind]) for c in picked])
-        if found != 1.0:
-            first = {}
-            settings = Settings(settings.compartments, settings.ranges, found,
-                                settings.tile_size, settings.overlap, settings.batch_size)
-            plan = plan_for(shape, card, scale=found, overlap=settings.overlap,
-                            chunk_size=chunk_size)
+        areas = [object_areas(first[c.index][kind]) for c in picked]
+    t0 = time.perf_counter()
+    estimate = assess(model, blocks, settings, kind=kind,
+                      first_areas=areas,
+                      diameter=_given(diameter))
+    del blocks
+    _add(timings, "estimate", t0)
+    if estimate.scale != settings.scale:
+        first = {}
+        settings = replace(settings, scale=estimate.scale)
+        plan = plan_for(shape, card, scale=estimate.scale, overlap=settings.overlap,
+                        chunk_size=chunk_size)
     if len(plan) == 1:  # the usual image: its labels as they are
         labels = first.get((0, 0)) or labels_of(plan.chunks[0], settings)
         if out is None:
-            return labels, settings.scale
+            return labels, estimate
         result = {}
         for c, lab in labels.items():
             result[c] = out(c, shape)
             result[c][...] = lab
-        return result, settings.scale
+        return result, estimate
     return _stitched(plan, settings, lambda ch: first.pop(ch.index, None) or labels_of(
-        ch, settings), out, timings), settings.scale
+        ch, settings), out, timings), estimate
+
+
+def _given(diameter: float | str | None) -> float | None:
+    """The user's diameter as a number, or None (``"auto"`` or not given)."""
+    return float(diameter) if isinstance(diameter, (int, float)) else None
 
 
 def _stitched(plan: ChunkPlan, settings: Settings,

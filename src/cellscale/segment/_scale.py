@@ -45,11 +45,12 @@ def median_diameter(*labels: np.ndarray) -> float | None:
         [np.bincount(np.asarray(lab).ravel())[1:] for lab in labels]))
 
 
-def median_diameter_of(areas: np.ndarray) -> float | None:
-    """Median equivalent diameter of objects of these pixel ``areas``, or None if too few."""
+def median_diameter_of(areas: np.ndarray, min_objects: int = MIN_OBJECTS) -> float | None:
+    """Median equivalent diameter of objects of these pixel ``areas``, or None if fewer
+    than ``min_objects``."""
     areas = np.asarray(areas)
     areas = areas[areas > 0]
-    if areas.size < MIN_OBJECTS:
+    if areas.size < min_objects:
         return None
     return float(np.sqrt(4.0 * np.median(areas) / np.pi))
 

@@ -94,10 +94,24 @@ class Segmenter:
         The object kind this segmenter returns.
     scale : float
         Resize factor the last image was segmented at (1.0: its own size).
+    estimated_diameter : float or None
+        The last image's typical object diameter in its pixels: the given
+        ``diameter``, or what ``"auto"`` found across scales (see
+        :mod:`cellscale.segment._estimate`); None when unknown.
+    confidence : float or None
+        How sure the model was on the last image, 0-1: the F1@0.5 between its
+        objects and those found on the image flipped (1.0: identical). Below
+        0.7 a warning is added. None for classical and peer models, or with
+        too few objects to tell.
+    warnings : list of str
+        What the user should know about the last image (an unconfirmed size
+        estimate, objects outside the model's range, low confidence).
     timings : dict of str to float
         Seconds spent in ``"normalise"`` (reading pixels, choosing channels,
         normalising), ``"network"`` (tiling, inference, blending) and
-        ``"postprocess"`` (maps to labels) by the last call, and their ``"total"``.
+        ``"postprocess"`` (maps to labels) by the last call, network models also
+        ``"estimate"`` (size passes at other scales and the flipped pass), and
+        their ``"total"``.
 
     Notes
     -----
@@ -151,6 +165,9 @@ class Segmenter:
                 f"diameter must be a positive number of pixels, 'auto' or None, got {diameter!r}")
         self.diameter = diameter
         self.scale = 1.0
+        self.estimated_diameter: float | None = None
+        self.confidence: float | None = None
+        self.warnings: list[str] = []
         _positive("batch_size", batch_size)
         if overlap is not None and (not isinstance(overlap, (int, np.integer)) or overlap < 0):
             raise InvalidArgumentError(f"overlap must be a non-negative integer, got {overlap!r}")
@@ -267,15 +284,18 @@ class Segmenter:
         """
         start = time.perf_counter()
         self.timings = {"normalise": 0.0, "network": 0.0, "postprocess": 0.0}
-        self.scale = 1.0
+        self.scale, self.estimated_diameter, self.confidence = 1.0, None, None
+        self.warnings = []
         img, chosen = self._image(image, axes)
         if self.model is not None:
             pixel = self.pixel_size or self._image_pixel
-            labels, self.scale = segment_chunked(
+            labels, estimate = segment_chunked(
                 self.model, img, chosen, compartments=[self.compartment],
                 diameter=self.diameter, pixel_size=pixel, tile_size=self.tile_size,
                 overlap=self.overlap, batch_size=self.batch_size, chunk_size=self.chunk_size,
                 out=None if out is None else (lambda _c, _shape: out), timings=self.timings)
+            self.scale, self.estimated_diameter = estimate.scale, estimate.diameter
+            self.confidence, self.warnings = estimate.confidence, list(estimate.warnings)
             self.timings["total"] = time.perf_counter() - start
             return labels[self.compartment]
         if out is not None:
