@@ -6,7 +6,7 @@ in the xy plane, with chromatin texture and dark nucleoli. They are placed in
 the volume at random without overlapping much: where two touch, each voxel
 goes to the nucleus it lies deeper in, so contacts are flat. The stack is
 sampled with voxels ``anisotropy`` times deeper than wide, blurred by a
-Gaussian PSF elongated in z (its z sigma 2.5-4x its xy sigma, in µm), dimmed
+Gaussian PSF elongated in z (its z sigma 2-4x its xy sigma, in µm), dimmed
 with depth, with out-of-focus haze, uneven background, shot and read noise.
 
 Every option left as None is drawn per stack from a realistic range, so a
@@ -60,9 +60,10 @@ class Nuclei3DOptions(BaseModel):
     irregularity: float | None = None
     """Relative amplitude of surface deformations; default drawn in 0.03 .. 0.12."""
     psf_sigma: float | None = None
-    """Gaussian PSF sigma in xy, pixels; default 0.06 .. 0.11 x the diameter (0.7 .. 3)."""
+    """Gaussian PSF sigma in xy, pixels; default 0.03 .. 0.08 x the diameter (0.6 .. 2.5): a
+    confocal or light-sheet stack, sharper than the widefield images of ``simulate_nuclei``."""
     psf_z_ratio: float | None = None
-    """PSF sigma along z over its xy sigma, in µm; default drawn in 2.5 .. 4."""
+    """PSF sigma along z over its xy sigma, in µm; default drawn in 2 .. 4."""
     dtype: Literal["uint16", "uint8"] = "uint16"
     """Camera data type."""
 
@@ -112,8 +113,8 @@ def resolve_options(opts: Nuclei3DOptions) -> dict[str, Any]:
         "flatness": list(opts.flatness) if isinstance(opts.flatness, tuple) else
         [opts.flatness, opts.flatness] if opts.flatness is not None else [0.5, 1.0],
         "irregularity": _draw(rng, opts.irregularity, (0.03, 0.12)),
-        "psf_sigma": _draw(rng, opts.psf_sigma, tuple(np.clip(np.array([0.06, 0.11]) * d, 0.7, 3.0))),
-        "psf_z_ratio": _draw(rng, opts.psf_z_ratio, (2.5, 4.0)),
+        "psf_sigma": _draw(rng, opts.psf_sigma, tuple(np.clip(np.array([0.03, 0.08]) * d, 0.6, 2.5))),
+        "psf_z_ratio": _draw(rng, opts.psf_z_ratio, (2.0, 4.0)),
         "diameter_cv": rng.uniform(0.1, 0.2),
         "elongation_mean": rng.uniform(0.05, 0.3),
         "texture": rng.uniform(0.1, 0.35),

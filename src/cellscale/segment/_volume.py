@@ -1,0 +1,469 @@
+"""3-D nuclei from a 2-D network: maps of every plane, averaged, decoded in 3-D.
+
+A z-stack (axes ``zyx`` or ``czyx``) is segmented with the same network, the
+same normalisation and the same size logic as a 2-D image, as Cellpose does
+in 3-D:
+
+1. **Global settings**, once per stack: each channel's normalisation range is
+   the card's percentiles of a regular subsample of the *whole* stack
+   (:func:`~cellscale.segment.percentile_range`); the xy resize factor
+   comes from the card's pixel size, a given ``diameter`` (xy pixels) or,
+   for ``diameter="auto"``, from the objects a first pass finds on the
+   :data:`ESTIMATE_PLANES` brightest planes (their cross-sections, so it
+   leans small; :func:`~cellscale.segment._scale.scale_for` only resizes
+   outside 12-30 px).
+2. **Maps** (:func:`volume_maps`): the network runs on every xy plane
+   (:func:`~cellscale.segment._core.network_maps`, blended tiles). With
+   ``views=("yx", "zx", "zy")`` the stack is also resampled along z to
+   cubic voxels (in the network's frame, from ``anisotropy`` = z step / xy
+   pixel size) and the network runs on every xz and yz plane; those maps
+   are resampled back to the planes and the foreground, distance and centre
+   maps of the views are averaged voxel by voxel.
+3. **Decoding** (:func:`instances_from_maps_3d`): seeds are the 3-D
+   components of ``foreground > t_fg & centre > t_seed & distance >``
+   :data:`~cellscale.segment._postprocess.CENTRE_MIN_DISTANCE` (the card's
+   thresholds, as in 2-D); they grow into the foreground mask by a 3-D
+   watershed of ``-distance``; a mask component without a seed is one
+   object; objects smaller than the card's ``min_size`` times
+   :data:`MIN_SIZE_PLANES` voxels are dropped. Labels are decoded in the
+   network's frame and mapped back to the stack's xy grid.
+
+The stack is held in memory: the chosen channels as float32 plus three
+float32 maps of the stack's size (after xy resizing), about 16 bytes a voxel
+per view; :func:`volume_bytes` says how much.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from cellscale.errors import InvalidArgumentError, InvalidImageError
+from cellscale.segment._core import fixed_scale, network_maps
+from cellscale.segment._normalise import MAX_SAMPLES, apply_ranges, percentile_range
+from cellscale.segment._postprocess import CENTRE_MIN_DISTANCE, relabel_sequential
+from cellscale.segment._scale import median_diameter_of, rescale_image, resize_labels, scale_for
+from cellscale.segment._tiling import default_overlap
+
+__all__ = ["ESTIMATE_PLANES", "MIN_SIZE_PLANES", "PEAK_MIN", "SEED_SPACING", "SMOOTH", "VIEWS", "CROSS_SECTION",
+           "Z_FRACTION", "estimate_diameter", "instances_from_maps_3d", "segment_volume", "trim_columns",
+           "volume_bytes", "volume_maps"]
+
+#: Planes a first pass for ``diameter="auto"`` runs on (those with most signal).
+ESTIMATE_PLANES = 4
+#: The card's 2-D ``min_size`` (pixels) times this is the least volume (voxels) kept.
+MIN_SIZE_PLANES = 2
+#: Seeds lie at least this many object diameters apart (tuned on simulated seeds 100-105).
+SEED_SPACING = 0.5
+#: Sigma, in object diameters, of the smoothing of the intensity that weights the seeds.
+SMOOTH = 0.15
+#: Least seed score (centre map times smoothed, clipped intensity).
+PEAK_MIN = 0.2
+#: Fraction of a column's brightest an object's voxel needs (:func:`trim_columns`).
+Z_FRACTION = 0.6
+#: Median diameter of a 2-D pass's cross-sections over the nuclei's widest (simulated seeds 100-105).
+CROSS_SECTION = 0.9
+#: Views the network can see a stack in: xy planes, and xz / yz planes of a cubic resampling.
+VIEWS = ("yx", "zx", "zy")
+
+Timings = dict[str, float]
+
+
+def _add(timings: Timings | None, key: str, since: float) -> None:
+    if timings is not None:
+        timings[key] = timings.get(key, 0.0) + time.perf_counter() - since
+
+
+def volume_bytes(shape: tuple[int, int, int], *, channels: int = 1, scale: float = 1.0,
+                 views: int = 1) -> int:
+    """Rough peak memory of :func:`segment_volume` for a ``(z, y, x)`` stack, in bytes.
+
+    The channels as float32, three float32 maps and a float32 sum per view
+    at the network's xy size, and the labels.
+    """
+    z, y, x = shape
+    net = z * max(1, round(y * scale)) * max(1, round(x * scale))
+    return int(4 * channels * z * y * x + 4 * net * (3 + 3 * min(views, 2)) + 8 * z * y * x)
+
+
+def instances_from_maps_3d(
+    foreground: np.ndarray,
+    distance: np.ndarray,
+    centre: np.ndarray | None = None,
+    *,
+    intensity: np.ndarray | None = None,
+    diameter: float | None = None,
+    anisotropy: float = 1.0,
+    foreground_threshold: float = 0.5,
+    seed_threshold: float = 0.5,
+    min_size: int = 16,
+) -> np.ndarray:
+    """3-D labels from averaged per-plane maps: seeds grown by a 3-D watershed.
+
+    With ``intensity`` and ``diameter`` (the default path of
+    :func:`segment_volume`), seeds are the local maxima, at least
+    :data:`SEED_SPACING` diameters apart (in µm: ``/ anisotropy`` planes),
+    of ``centre`` (smoothed by half a voxel) times the intensity smoothed at
+    :data:`SMOOTH` diameters and clipped to 1 at its 99th percentile in the
+    mask, above :data:`PEAK_MIN`; they grow by a watershed of ``-(distance +
+    intensity / 2)`` in the mask, and each object then keeps, in each xy
+    column, the voxels at least :data:`Z_FRACTION` of the column's brightest
+    (above background), which puts its ends where its z profile falls
+    (:func:`trim_columns`). Without them, seeds are the 3-D components of
+    ``centre > seed_threshold & distance >``
+    :data:`~cellscale.segment._postprocess.CENTRE_MIN_DISTANCE`, as in 2-D;
+    per-plane maps join nuclei stacked in z that way, which the peaks avoid.
+
+    Parameters
+    ----------
+    foreground, distance : ndarray of float, shape (z, y, x)
+        Foreground probability and normalised distance to the boundary, in [0, 1].
+    centre : ndarray of float, shape (z, y, x), optional
+        Centre map. Without it seeds come from ``distance > seed_threshold``.
+    intensity : ndarray of float, shape (z, y, x), optional
+        The normalised stack (one channel) the maps came from.
+    diameter : float, optional
+        Typical xy diameter of the objects in pixels of these maps.
+    anisotropy : float
+        z step over xy pixel size of the maps.
+    foreground_threshold, seed_threshold : float
+        As for :func:`~cellscale.segment.instances_from_maps`.
+    min_size : int
+        Objects with fewer voxels are dropped.
+
+    Returns
+    -------
+    ndarray of uint32, shape (z, y, x)
+        0 = background; objects numbered 1 .. n.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> zz, yy, xx = np.mgrid[:8, :20, :30]
+    >>> a = np.clip(1 - np.sqrt((zz - 4) ** 2 + (yy - 10) ** 2 + (xx - 8) ** 2) / 6, 0, 1)
+    >>> b = np.clip(1 - np.sqrt((zz - 4) ** 2 + (yy - 10) ** 2 + (xx - 20) ** 2) / 6, 0, 1)
+    >>> dist = np.maximum(a, b)
+    >>> labels = instances_from_maps_3d((dist > 0).astype(float), dist, min_size=4)
+    >>> int(labels.max())
+    2
+    """
+    from scipy import ndimage as ndi
+    from skimage.segmentation import watershed
+
+    fg = np.asarray(foreground)
+    dist = np.asarray(distance)
+    for name, other in (("distance", dist), ("centre", centre), ("intensity", intensity)):
+        if fg.ndim != 3 or (other is not None and np.shape(other) != fg.shape):
+            raise InvalidImageError(f"expected 3-D maps (z, y, x) of one shape, got foreground "
+                                    f"{fg.shape} and {name} {np.shape(other)}")
+    for name, value in (("foreground_threshold", foreground_threshold),
+                        ("seed_threshold", seed_threshold)):
+        if not 0.0 < float(value) < 1.0:
+            raise InvalidArgumentError(f"{name} must lie in (0, 1), got {value}")
+    mask = fg > foreground_threshold
+    if not mask.any():
+        return np.zeros(fg.shape, np.uint32)
+    if centre is not None and intensity is not None and diameter:
+        seeds, surface = _peak_seeds(mask, dist, centre, intensity, float(diameter),
+                                     float(anisotropy))
+        labels = watershed(surface, seeds, mask=mask)
+        labels = trim_columns(labels, intensity, background=_background(intensity, fg))
+        return relabel_sequential(labels, min_size=int(min_size))
+    if centre is None:
+        seed_mask = mask & (dist > seed_threshold)
+    else:
+        seed_mask = mask & (centre > seed_threshold) & (dist > CENTRE_MIN_DISTANCE)
+    seeds, n_seeds = ndi.label(seed_mask)
+    labels = watershed(-dist, seeds, mask=mask).astype(np.int64, copy=False)
+    left = mask & (labels == 0)
+    if left.any():
+        extra, _ = ndi.label(left)
+        np.copyto(labels, extra + n_seeds, where=extra > 0)
+    return relabel_sequential(labels, min_size=int(min_size))
+
+
+def _smooth_intensity(intensity: np.ndarray, mask: np.ndarray, diameter: float,
+                      anisotropy: float) -> np.ndarray:
+    from scipy import ndimage as ndi
+
+    sigma = SMOOTH * diameter
+    smooth = ndi.gaussian_filter(np.asarray(intensity, np.float32),
+                                 (sigma / anisotropy, sigma, sigma), mode="nearest")
+    top = float(np.percentile(smooth[mask], 99))
+    return np.clip(smooth / max(top, 1e-6), 0.0, 1.0)
+
+
+def _peak_seeds(mask: np.ndarray, dist: np.ndarray, centre: np.ndarray, intensity: np.ndarray,
+                diameter: float, anisotropy: float) -> tuple[np.ndarray, np.ndarray]:
+    """Seeds at bright object centres, and the surface the watershed floods."""
+    from scipy import ndimage as ndi
+    from skimage.feature import peak_local_max
+
+    bright = _smooth_intensity(intensity, mask, diameter, anisotropy)
+    score = ndi.gaussian_filter(np.asarray(centre, np.float32), (0.5 / anisotropy, 0.5, 0.5)) * bright
+    side = max(1, int(SEED_SPACING * diameter)) | 1
+    footprint = np.ones((max(1, int(SEED_SPACING * diameter / anisotropy)) | 1, side, side), bool)
+    peaks = peak_local_max(score, footprint=footprint, labels=mask.astype(np.int32),
+                           threshold_abs=PEAK_MIN, exclude_border=False)
+    seeds = np.zeros(mask.shape, np.int32)
+    seeds[tuple(peaks.T)] = np.arange(1, len(peaks) + 1, dtype=np.int32)
+    return seeds, -(np.asarray(dist, np.float32) + 0.5 * bright)
+
+
+def _background(intensity: np.ndarray, foreground: np.ndarray) -> float:
+    """Median intensity where the network sees background (0 when it sees none)."""
+    outside = foreground < 0.1
+    return float(np.median(intensity[outside])) if outside.any() else 0.0
+
+
+def trim_columns(labels: np.ndarray, intensity: np.ndarray, *, background: float = 0.0,
+                 fraction: float | None = None) -> np.ndarray:
+    """Keep, in each xy column of each object, voxels at least ``fraction`` of its brightest.
+
+    A 2-D network shown one plane of a blurred stack sees a nucleus in planes
+    above and below it (the PSF is longer in z), so objects built from
+    per-plane maps reach too far in z. A blurred edge lies where the signal
+    has fallen about half-way, so each object keeps, column by column, the
+    voxels whose intensity (smoothed by one voxel, less ``background``) is at
+    least ``fraction`` (default :data:`Z_FRACTION`) of the column's maximum
+    within the object.
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (z, y, x)
+    intensity : ndarray of float, shape (z, y, x)
+    background : float
+        Intensity of the background, subtracted first.
+    fraction : float, optional
+        Default :data:`Z_FRACTION`.
+
+    Returns
+    -------
+    ndarray of int64, shape (z, y, x)
+        The labels with the dim ends of each column removed (not renumbered).
+    """
+    from scipy import ndimage as ndi
+
+    fraction = Z_FRACTION if fraction is None else float(fraction)
+    smooth = ndi.gaussian_filter(np.asarray(intensity, np.float32), 1.0, mode="nearest")
+    _, ny, nx = labels.shape
+    where = np.flatnonzero(labels)
+    own = np.asarray(labels).reshape(-1)[where].astype(np.int64)
+    value = smooth.reshape(-1)[where] - np.float32(background)
+    _, group = np.unique(own * (ny * nx) + where % (ny * nx), return_inverse=True)
+    top = np.full(int(group.max()) + 1 if group.size else 0, -np.inf, np.float32)
+    np.maximum.at(top, group, value)
+    keep = value >= fraction * top[group]
+    out = np.zeros(labels.size, np.int64)
+    out[where[keep]] = own[keep]
+    return out.reshape(labels.shape)
+
+
+# -- maps ------------------------------------------------------------------------------------
+def _zoom_z(stack: np.ndarray, size: int) -> np.ndarray:
+    """Linear resampling of ``(c, z, y, x)`` (or ``(z, y, x)``) along z to ``size`` planes."""
+    from scipy import ndimage as ndi
+
+    axis = stack.ndim - 3
+    z = stack.shape[axis]
+    if size == z:
+        return stack
+    factors = [1.0] * stack.ndim
+    factors[axis] = size / z
+    return ndi.zoom(stack, factors, order=1, mode="nearest", grid_mode=True).astype(
+        np.float32, copy=False)
+
+
+def volume_maps(model: Any, data: np.ndarray, *, compartment: str, anisotropy: float,
+                views: Sequence[str] = ("yx",), tile_size: int = 1024, overlap: int | None = None,
+                batch_size: int = 4) -> dict[str, np.ndarray]:
+    """The network's maps of a normalised ``(c, z, y, x)`` stack, averaged over views.
+
+    Parameters
+    ----------
+    model : Model
+        The loaded 2-D network.
+    data : ndarray of float32, shape (c, z, y, x)
+        Normalised stack, already resized in xy to the network's frame.
+    compartment : str
+        Object kind whose maps are returned.
+    anisotropy : float
+        z step over xy pixel size *in the network's frame*.
+    views : sequence of {"yx", "zx", "zy"}
+        Planes the network runs on; xz and yz planes are taken from the stack
+        resampled along z to cubic voxels.
+    tile_size, overlap, batch_size
+        Network tiling, as in 2-D.
+
+    Returns
+    -------
+    dict of str to ndarray of float32, shape (z, y, x)
+        ``"foreground"``, ``"distance"`` and, when the model has one, ``"centre"``.
+    """
+    unknown = [v for v in views if v not in VIEWS]
+    if unknown or not views:
+        raise InvalidArgumentError(
+            f"views must be among {', '.join(map(repr, VIEWS))}, got {list(views)!r}")
+    card = model.card
+    if overlap is None:
+        overlap = default_overlap(card.inputs.diameter_range[1], card.inputs.size_multiple)
+    kinds = card.maps(compartment)
+    c, nz, ny, nx = data.shape
+    total = {k: np.zeros((nz, ny, nx), np.float32) for k in kinds}
+
+    def run(plane: np.ndarray) -> dict[str, np.ndarray]:
+        if not plane.any():
+            return {k: np.zeros(plane.shape[1:], np.float32) for k in kinds}
+        return network_maps(model, plane, [compartment], tile_size=tile_size, overlap=overlap,
+                            batch_size=batch_size)[compartment]
+
+    if "yx" in views:
+        for z in range(nz):
+            for k, m in run(data[:, z]).items():
+                total[k][z] += m
+    others = [v for v in views if v != "yx"]
+    if others:
+        cubic = _zoom_z(data, max(1, round(nz * anisotropy)))
+        for view in others:
+            axis = 2 if view == "zx" else 3  # the axis planes are taken across
+            acc = {k: np.zeros(cubic.shape[1:], np.float32) for k in kinds}
+            for i in range(cubic.shape[axis]):
+                plane = np.take(cubic, i, axis=axis)  # (c, Z, x) or (c, Z, y)
+                for k, m in run(np.ascontiguousarray(plane)).items():
+                    index = (slice(None), i) if axis == 2 else (slice(None), slice(None), i)
+                    acc[k][index] = m
+            for k in kinds:
+                total[k] += _zoom_z(acc[k], nz)
+            del acc
+    n = float(len(views))
+    return {k: v / n for k, v in total.items()}
+
+
+# -- the stack -------------------------------------------------------------------------------
+def estimate_diameter(model: Any, norm: np.ndarray, compartment: str, *, tile_size: int = 1024,
+                      overlap: int | None = None, batch_size: int = 4) -> float | None:
+    """Median xy diameter (pixels) of the objects a 2-D pass finds on the brightest planes.
+
+    The :data:`ESTIMATE_PLANES` planes of ``norm`` (``(c, z, y, x)``,
+    normalised) with most signal are segmented in 2-D; their objects are
+    cross-sections, which are smaller than the nuclei's widest, so the median
+    equivalent diameter is divided by :data:`CROSS_SECTION`. None with fewer
+    than 5 objects.
+    """
+    from cellscale.segment._postprocess import decode_maps
+
+    signal = np.clip(norm, 0.0, 1.0).sum(axis=0).mean(axis=(1, 2))
+    planes = sorted(np.argsort(-signal, kind="stable")[:ESTIMATE_PLANES].tolist())
+    areas = []
+    for z in planes:
+        if not norm[:, z].any():
+            continue
+        maps = volume_maps(model, norm[:, z:z + 1], compartment=compartment, anisotropy=1.0,
+                           tile_size=tile_size, overlap=overlap, batch_size=batch_size)
+        labels = decode_maps({k: v[0] for k, v in maps.items()}, model.card.postprocess)
+        areas.append(np.bincount(labels.ravel())[1:])
+    found = median_diameter_of(np.concatenate(areas)) if areas else None
+    return None if found is None else found / CROSS_SECTION
+
+
+def segment_volume(
+    model: Any,
+    stack: np.ndarray,
+    *,
+    compartment: str = "nuclei",
+    diameter: float | str | None = "auto",
+    pixel_size: float | None = None,
+    anisotropy: float = 1.0,
+    views: Sequence[str] = ("yx",),
+    tile_size: int = 1024,
+    overlap: int | None = None,
+    batch_size: int = 4,
+    timings: Timings | None = None,
+    source: str = "",
+) -> tuple[np.ndarray, float]:
+    """Segment nuclei in a 3-D stack with a 2-D network (see the module's description).
+
+    Parameters
+    ----------
+    model : Model
+        A loaded network whose card outputs ``compartment``.
+    stack : ndarray, shape (c, z, y, x)
+        Raw pixels of the chosen channels, in the model's input order.
+    compartment : str
+        Object kind to decode. Default "nuclei".
+    diameter : float, "auto" or None
+        Typical nucleus diameter in xy pixels, as in 2-D.
+    pixel_size : float, optional
+        xy pixel size in µm (used only with a card that states its own).
+    anisotropy : float
+        z step over xy pixel size of the stack (1: cubic voxels).
+    views : sequence of {"yx", "zx", "zy"}
+        Planes the network runs on (default xy planes only).
+    tile_size, overlap, batch_size
+        Network tiling.
+    timings : dict, optional
+        Adds seconds to ``"normalise"``, ``"network"`` and ``"postprocess"``.
+    source : str
+        The image's file, for error messages.
+
+    Returns
+    -------
+    labels : ndarray of uint32, shape (z, y, x)
+        0 = background; objects numbered 1 .. n.
+    scale : float
+        The xy resize factor used.
+    """
+    t0 = time.perf_counter()
+    data = np.asarray(stack)
+    if data.ndim != 4:
+        raise InvalidImageError(f"expected a stack of shape (c, z, y, x), got {data.shape}")
+    if data.dtype == bool:
+        data = data.astype(np.uint8)
+    if data.dtype.kind == "f" and not np.isfinite(data).all():
+        raise InvalidImageError(f"{source + ': ' if source else ''}stack holds NaN or infinite "
+                                "voxels; replace them first, e.g. with numpy.nan_to_num")
+    if not anisotropy > 0:
+        raise InvalidArgumentError(f"anisotropy must be a positive number, got {anisotropy!r}")
+    card = model.card
+    norm_opts = card.inputs.normalisation
+    ranges = [percentile_range(ch, low=norm_opts.low, high=norm_opts.high,
+                               max_samples=MAX_SAMPLES) for ch in data]
+    norm = apply_ranges(data, ranges)
+    del data
+    shape = norm.shape[1:]
+    if not norm.any():
+        _add(timings, "normalise", t0)
+        return np.zeros(shape, np.uint32), 1.0
+    scale = fixed_scale(card, diameter=diameter, pixel_size=pixel_size)
+    _add(timings, "normalise", t0)
+    size = float(diameter) if isinstance(diameter, (int, float)) else None
+    if size is None:  # seeds need the objects' size even when the stack is not resized
+        t0 = time.perf_counter()
+        size = estimate_diameter(model, norm, compartment, tile_size=tile_size, overlap=overlap,
+                                 batch_size=batch_size)
+        _add(timings, "network", t0)
+    if scale is None:
+        scale = 1.0 if size is None else scale_for(size)
+    t0 = time.perf_counter()
+    if scale != 1.0:
+        norm = np.stack([rescale_image(norm[:, z], scale) for z in range(shape[0])], axis=1)
+    _add(timings, "normalise", t0)
+    t0 = time.perf_counter()
+    maps = volume_maps(model, norm, compartment=compartment, anisotropy=anisotropy * scale,
+                       views=views, tile_size=tile_size, overlap=overlap, batch_size=batch_size)
+    norm = norm[:1]
+    _add(timings, "network", t0)
+    t0 = time.perf_counter()
+    post = card.postprocess
+    labels = instances_from_maps_3d(
+        maps["foreground"], maps["distance"], maps.get("centre"), intensity=norm[0],
+        diameter=None if size is None else size * scale, anisotropy=anisotropy * scale,
+        foreground_threshold=post.foreground_threshold, seed_threshold=post.seed_threshold,
+        min_size=int(post.min_size) * MIN_SIZE_PLANES)
+    if scale != 1.0:
+        labels = relabel_sequential(np.stack([resize_labels(p, shape[1:]) for p in labels]))
+    _add(timings, "postprocess", t0)
+    return labels.astype(np.uint32, copy=False), float(scale)
