@@ -8,44 +8,120 @@ seeds. Usage::
 
     python training/make_data.py nuclei OUT_DIR [--train 320] [--test 40]
     python training/make_data.py tissue OUT_DIR [--train 200] [--test 30]
+    python training/make_data.py generalist OUT_DIR [--train 400] [--test 40]
+        [--regime NAME ...] [--per-regime 20]
 
 writes ``OUT_DIR/train/<kind>_<seed>/`` and ``OUT_DIR/test/<kind>_<seed>/``
 (the :func:`cellscale.data.save_sample` layout that ``cellscale train`` reads).
+
+``generalist`` draws every option of :func:`cellscale.data.simulate_nuclei`
+per image from wide ranges (:func:`cellscale.data.generalist_options`:
+diameters 6-150 px, image side 10-16 diameters clamped to 256-1024,
+brightness spread up to 100x, heavy texture, nucleoli, vacuoles, unlabelled
+cytoplasm, uneven illumination, sCMOS/EMCCD/8-bit/JPEG cameras, clipping,
+bent, lobed, touching and overlapping nuclei). ``--regime`` (repeatable, or
+``all``) adds per-regime held-out sets ``OUT_DIR/test_<regime>/`` of
+``--per-regime`` images each (regimes: diameter bands d6-12 .. d96-150,
+brightness, texture, cytoplasm, emccd, jpeg, saturated, shapes, plain). Seeds
+of every set are disjoint from each other and from the other kinds'.
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 import numpy as np
 
-from cellscale.data import save_sample, simulate_nuclei, simulate_tissue
+from cellscale.data import (
+    GENERALIST_REGIMES,
+    generalist_options,
+    save_sample,
+    simulate_nuclei,
+    simulate_tissue,
+)
 
 #: First seed of each set; held-out seeds never overlap training seeds.
 TRAIN_SEED, TEST_SEED = 10_000, 900_000
+#: The generalist's seeds: training, held-out, and per regime (10,000 apart).
+GENERALIST_TRAIN_SEED, GENERALIST_TEST_SEED, REGIME_SEED = 2_000_000, 2_900_000, 3_000_000
 SIZES = (256, 320, 384, 448, 512)
+DEFAULTS = {"nuclei": (320, 40), "tissue": (200, 30), "generalist": (400, 40)}
+
+
+def generalist_jobs(
+    n_train: int, n_test: int, regimes: list[str], per_regime: int
+) -> list[tuple[str, int, dict]]:
+    """(set name, seed, simulate_nuclei options) of every generalist image."""
+    jobs = [
+        ("train", s, generalist_options(s))
+        for s in range(GENERALIST_TRAIN_SEED, GENERALIST_TRAIN_SEED + n_train)
+    ]
+    jobs += [
+        ("test", s, generalist_options(s))
+        for s in range(GENERALIST_TEST_SEED, GENERALIST_TEST_SEED + n_test)
+    ]
+    names = list(GENERALIST_REGIMES)
+    for regime in regimes:
+        first = REGIME_SEED + 10_000 * names.index(regime)
+        jobs += [
+            (f"test_{regime}", s, generalist_options(s, regime=regime))
+            for s in range(first, first + per_regime)
+        ]
+    return jobs
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("kind", choices=("nuclei", "tissue"))
+    parser.add_argument("kind", choices=("nuclei", "tissue", "generalist"))
     parser.add_argument("out", type=Path)
     parser.add_argument("--train", type=int, default=None, help="training images")
-    parser.add_argument("--test", type=int, default=None, help="held-out images (512 x 512)")
+    parser.add_argument("--test", type=int, default=None, help="held-out images")
+    parser.add_argument(
+        "--regime",
+        action="append",
+        default=[],
+        choices=[*GENERALIST_REGIMES, "all"],
+        help="generalist only: also write a held-out set for this regime (repeatable)",
+    )
+    parser.add_argument(
+        "--per-regime", type=int, default=20, help="images per regime's held-out set"
+    )
     args = parser.parse_args()
-    n_train = args.train if args.train is not None else (320 if args.kind == "nuclei" else 200)
-    n_test = args.test if args.test is not None else (40 if args.kind == "nuclei" else 30)
-    make = simulate_nuclei if args.kind == "nuclei" else simulate_tissue
-    rng = np.random.default_rng(0)
-    jobs = [("train", TRAIN_SEED + i, int(rng.choice(SIZES))) for i in range(n_train)]
-    jobs += [("test", TEST_SEED + i, 512) for i in range(n_test)]
-    for split, seed, size in jobs:
-        out = args.out / split / f"{args.kind}_{seed}"
+    if args.regime and args.kind != "generalist":
+        parser.error("--regime needs the generalist kind")
+    n_train = args.train if args.train is not None else DEFAULTS[args.kind][0]
+    n_test = args.test if args.test is not None else DEFAULTS[args.kind][1]
+    start = time.perf_counter()
+    if args.kind == "generalist":
+        regimes = list(GENERALIST_REGIMES) if "all" in args.regime else args.regime
+        jobs = generalist_jobs(n_train, n_test, regimes, args.per_regime)
+        make = simulate_nuclei
+        name = "nuclei"
+    else:
+        make = simulate_nuclei if args.kind == "nuclei" else simulate_tissue
+        name = args.kind
+        rng = np.random.default_rng(0)
+        jobs = [
+            ("train", TRAIN_SEED + i, {"shape": (s, s), "seed": TRAIN_SEED + i})
+            for i, s in enumerate(int(rng.choice(SIZES)) for _ in range(n_train))
+        ]
+        jobs += [
+            ("test", TEST_SEED + i, {"shape": (512, 512), "seed": TEST_SEED + i})
+            for i in range(n_test)
+        ]
+    for split, seed, options in jobs:
+        out = args.out / split / f"{name}_{seed}"
         if out.exists():
             continue
-        save_sample(make(shape=(size, size), seed=seed), out)
-    print(f"{n_train} training and {n_test} held-out {args.kind} images in {args.out}")
+        save_sample(make(**options), out)
+    took = time.perf_counter() - start
+    print(
+        f"{n_train} training and {n_test} held-out {args.kind} images"
+        f"{' (+ per-regime sets)' if args.kind == 'generalist' and args.regime else ''}"
+        f" in {args.out} ({took:.0f} s)"
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ Images larger than 4096² are rendered lazily, chunk by chunk, with Dask.
 
 ======================  ===================================================
 :func:`simulate_nuclei` fluorescence nuclei of cultured cells (DNA stain)
+:func:`generalist_options` per-image options drawn from wide ranges (domain randomisation)
 :func:`simulate_tissue` multiplexed tissue: DNA, membrane, marker channels
 :func:`simulate_movie`  live-cell time-lapse with tracks and lineage (CTC)
 :func:`simulate_fish`   single-molecule FISH spots in cells, with codebooks
@@ -19,6 +20,8 @@ Images larger than 4096² are rendered lazily, chunk by chunk, with Dask.
 """
 
 from cellscale.data._fish import simulate_fish
+from cellscale.data._generalist import REGIMES as GENERALIST_REGIMES
+from cellscale.data._generalist import generalist_options
 from cellscale.data._movie import simulate_movie
 from cellscale.data._nuclei import NucleiOptions, simulate_nuclei
 from cellscale.data._nuclei3d import Nuclei3DOptions, simulate_nuclei_3d
@@ -28,11 +31,13 @@ from cellscale.data._tissue import CELL_TYPES, MARKERS, TissueOptions, simulate_
 
 __all__ = [
     "CELL_TYPES",
+    "GENERALIST_REGIMES",
     "MARKERS",
     "Nuclei3DOptions",
     "NucleiOptions",
     "Sample",
     "TissueOptions",
+    "generalist_options",
     "load_sample",
     "save_sample",
     "simulate_fish",

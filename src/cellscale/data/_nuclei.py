@@ -5,12 +5,26 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import field_validator
+from pydantic import Field, field_validator, model_validator
 from scipy import ndimage as ndi
 
+from cellscale.data._camera import add_camera_noise, add_emccd_noise, jpeg_roundtrip
 from cellscale.data._chunked import SimulatedScene, render_with_table, sample_params
+from cellscale.data._domain import (
+    DOMAIN_OPTIONS,
+    add_cytoplasm,
+    cytoplasm_halo,
+    illumination_field,
+    resolve_domain_options,
+)
 from cellscale.data._nuclei_table import DEFOCUS_SIGMA, nuclei_table
-from cellscale.data._optics import acquire, background_field, blur_halo, photons_for_snr
+from cellscale.data._optics import (
+    acquire,
+    background_field,
+    blur,
+    blur_halo,
+    photons_for_snr,
+)
 from cellscale.data._options import SimulationOptions, _validated
 from cellscale.data._render import render_nuclei
 from cellscale.data._sample import Sample
@@ -56,6 +70,45 @@ class NucleiOptions(SimulationOptions):
     """Gaussian PSF sigma, pixels; default drawn in 0.06 .. 0.11 x the typical diameter
     (clipped to 0.7 .. 3), since small pixels make both nuclei and the PSF span more pixels."""
 
+    # Domain randomisation (see cellscale.data._domain). None = off: the image is
+    # exactly what the simulator drew before these options existed.
+    brightness_range: float | Range | None = None
+    """Ratio of the brightest to the dimmest nucleus from a per-nucleus factor drawn
+    log-uniformly (1 .. 1000; 100 puts dim nuclei beside saturated ones)."""
+    texture: float | Range | None = None
+    """Chromatin texture contrast (0 .. 6; 0.5 smooth, 1 typical, 4 heavy, clumpy);
+    default drawn log-uniformly in 0.6 .. 2."""
+    speckle: float | Range | None = None
+    """Fine bright chromatin speckles (0 .. 5; 1 clear, 3 heavy); None: none."""
+    nucleoli: float | Range | None = None
+    """Contrast of 1-4 extra nucleoli in most nuclei (-1 .. 3: < 0 dark, > 0 bright)."""
+    vacuoles: float | Range | None = None
+    """Fraction of interphase nuclei with 1-3 sharp dark holes (0 .. 1)."""
+    elongation: float | Range | None = None
+    """Mean long/short axis ratio minus 1 (0 .. 3); default drawn in 0.08 .. 0.35."""
+    bent_fraction: float | Range | None = None
+    """Fraction of interphase nuclei that are elongated and bent (banana, kidney)."""
+    lobed_fraction: float | Range | None = None
+    """Fraction of interphase nuclei made of 2-4 lobes in a chain."""
+    overlap: float | Range | None = None
+    """Allowed overlap of neighbours as a fraction of the sum of their radii (0 .. 0.6);
+    where nuclei overlap their signals add. None: set by the density (nuclei press flat)."""
+    cytoplasm: float | Range | None = None
+    """Unlabelled cytoplasm / autofluorescence around each nucleus, relative to a typical
+    nucleus (0 .. 2; 0.05 dim, 0.3 strong)."""
+    illumination: float | Range | None = None
+    """Relative standard deviation of smooth uneven illumination (0 .. 0.8)."""
+    camera: Literal["scmos", "emccd"] = "scmos"
+    """Camera: ``"scmos"`` (Gaussian read noise) or ``"emccd"`` (electron multiplication
+    with its excess noise; gain ``em_gain``)."""
+    em_gain: float | Range | None = None
+    """EMCCD electron-multiplication gain (2 .. 2000); default drawn in 50 .. 500."""
+    saturation: float | Range | None = None
+    """Relative intensity (1 = a typical nucleus) at which the camera clips (0.2 .. 1000);
+    None: only the data type's range."""
+    jpeg_quality: int | None = Field(None, ge=1, le=100)
+    """JPEG-compress the image at this quality (1 .. 100); needs ``dtype="uint8"``."""
+
     @field_validator("diameter")
     @classmethod
     def _diameter(cls, v: Any) -> Any:
@@ -63,6 +116,29 @@ class NucleiOptions(SimulationOptions):
         if not 3.0 <= lo <= hi <= 400.0:
             raise ValueError(f"diameter must be within 3 .. 400 pixels with low <= high, got {v}")
         return v
+
+    @model_validator(mode="after")
+    def _domain(self) -> NucleiOptions:
+        for name, (lo_ok, hi_ok) in DOMAIN_OPTIONS.items():
+            v = getattr(self, name)
+            if v is None:
+                continue
+            lo, hi = (v, v) if isinstance(v, (int, float)) else v
+            if not lo_ok <= lo <= hi <= hi_ok:
+                raise ValueError(
+                    f"{name} must be within {lo_ok:g} .. {hi_ok:g} with low <= high, got {v}"
+                )
+        if self.jpeg_quality is not None and self.dtype != "uint8":
+            raise ValueError('jpeg_quality needs dtype="uint8" (JPEG stores 8-bit images)')
+        if self.em_gain is not None and self.camera != "emccd":
+            raise ValueError('em_gain needs camera="emccd"')
+        return self
+
+    def uses_domain(self) -> bool:
+        """Whether any domain-randomisation option is on."""
+        return self.camera != "scmos" or self.jpeg_quality is not None or any(
+            getattr(self, name) is not None for name in DOMAIN_OPTIONS
+        )
 
     @field_validator("density")
     @classmethod
@@ -128,6 +204,24 @@ def resolve_nuclei_options(opts: NucleiOptions) -> dict[str, Any]:
     p["range"] = (
         None if isinstance(opts.diameter, (int, float)) else tuple(map(float, opts.diameter))
     )
+    if opts.uses_domain():
+        p = resolve_domain_options(opts, p)
+        if opts.dtype == "uint8" and p["saturation"] is not None:
+            # An 8-bit export scaled so that the clipping level lands on 255.
+            p["gain"] = (255.0 - p["offset"]) / (p["photons"] * p["saturation"])
+        if opts.camera == "emccd":
+            # The SNR counts the doubled shot-noise variance; read noise after the
+            # register (20-80 e-) is small against the multiplied signal. The ADC
+            # takes 8-20 e- per count (uint16); an 8-bit export puts a typical nucleus
+            # at 40% of the range.
+            p["photons"] = 2.0 * photons_for_snr(
+                p["snr"], background=p["background"], read_noise=p["em_read_noise"] / p["em_gain"]
+            )
+            electrons = p["photons"] * p["em_gain"]
+            if opts.dtype == "uint8":
+                p["gain"] = 0.4 * (255.0 - p["offset"]) / electrons
+            else:
+                p["gain"] = 1.0 / float(rng.uniform(8.0, 20.0))
     return {k: (float(v) if isinstance(v, (np.floating, float)) else v) for k, v in p.items()}
 
 
@@ -141,25 +235,44 @@ class _NucleiScene(SimulatedScene):
         n = int(self.cells["label"].max()) if len(self.cells) else 0
         self.defocus_lut = np.zeros(n + 1, np.int8)
         self.defocus_lut[self.cells["label"].to_numpy()] = self.cells["defocus"].to_numpy()
-        extra = max(DEFOCUS_SIGMA) if self.cells["defocus"].any() else 0.0
+        # Out-of-focus blur grows with the nuclei beyond 40 px (as does the PSF).
+        self.defocus_scale = max(1.0, self.p["diameter"] / 40.0)
+        extra = max(DEFOCUS_SIGMA) * self.defocus_scale if self.cells["defocus"].any() else 0.0
         self.halo = (
             blur_halo(psf_sigma=self.p["psf_sigma"], haze=self.p["haze"])
             + int(np.ceil(3 * extra))
             + 2
+            + cytoplasm_halo(self.cells)
         )
 
     def render(self, y0: int, y1: int, x0: int, x1: int, rng: np.random.Generator):
         p, m = self.p, self.halo
         size = (y1 - y0 + 2 * m, x1 - x0 + 2 * m)
-        clean, labels = render_nuclei(size, self.cells, offset=(y0 - m, x0 - m), seed=self.seed)
+        clean, labels = render_nuclei(
+            size,
+            self.cells,
+            offset=(y0 - m, x0 - m),
+            seed=self.seed,
+            additive=p.get("overlap") is not None,
+        )
         levels = self.defocus_lut[labels]
         for k in range(1, len(DEFOCUS_SIGMA)):
             sel = levels == k
             if sel.any():
                 part = np.where(sel, clean, 0.0).astype(np.float32)
                 clean = np.where(sel, 0.0, clean) + ndi.gaussian_filter(
-                    part, DEFOCUS_SIGMA[k], mode="constant", truncate=3.0
+                    part, DEFOCUS_SIGMA[k] * self.defocus_scale, mode="constant", truncate=3.0
                 )
+        if p.get("cytoplasm", 0.0) > 0:
+            clean = add_cytoplasm(
+                rng,
+                clean,
+                labels,
+                self.cells,
+                offset=(y0 - m, x0 - m),
+                seed=self.seed,
+                diameter=p["diameter"],
+            )
         win, full = (y1 - y0, x1 - x0), self.shape
         bg = background_field(
             win,
@@ -170,6 +283,9 @@ class _NucleiScene(SimulatedScene):
             variation=0.3,
         )
         vig = self.vignetting(y0, y1, x0, x1)
+        if "camera" in p:
+            image = self._acquire_domain(rng, clean, bg, vig, (y0, x0), win)
+            return image, {"nuclei": labels[m:-m, m:-m]}
         image = acquire(
             rng,
             clean,
@@ -185,6 +301,37 @@ class _NucleiScene(SimulatedScene):
             margin=m,
         )
         return image, {"nuclei": labels[m:-m, m:-m]}
+
+    def _acquire_domain(self, rng, clean, bg, vig, origin, win) -> np.ndarray:
+        """:func:`acquire` with the domain options: illumination, camera, clipping, JPEG."""
+        p, m = self.p, self.halo
+        signal = blur(clean, psf_sigma=p["psf_sigma"], haze=p["haze"])[m:-m, m:-m] + bg
+        signal = signal * vig
+        if p["illumination"] > 0:
+            signal = signal * illumination_field(
+                win, offset=origin, full_shape=self.shape, seed=self.seed,
+                strength=p["illumination"],
+            )  # fmt: skip
+        noise = dict(gain=p["gain"], offset=p["offset"], dtype=np.float32)
+        if p["camera"] == "emccd":
+            adu = add_emccd_noise(
+                rng, signal, photons=p["photons"], em_gain=p["em_gain"],
+                read_noise=p["em_read_noise"], **noise,
+            )  # fmt: skip
+            top = p["offset"] + p["gain"] * p["photons"] * p["em_gain"]
+        else:
+            adu = add_camera_noise(
+                rng, signal, photons=p["photons"], read_noise=p["read_noise"], **noise
+            )
+            top = p["offset"] + p["gain"] * p["photons"]
+        info = np.iinfo(self.dtype)
+        high = float(info.max)
+        if p["saturation"] is not None:
+            high = min(high, p["offset"] + (top - p["offset"]) * p["saturation"])
+        image = np.clip(np.rint(adu), info.min, high).astype(self.dtype)
+        if p["jpeg_quality"] is not None:
+            image = jpeg_roundtrip(image, p["jpeg_quality"])
+        return image
 
 
 def simulate_nuclei(
@@ -207,6 +354,21 @@ def simulate_nuclei(
     dtype: Literal["uint16", "uint8"] = "uint16",
     chunked: bool | None = None,
     chunk_size: int = 2048,
+    brightness_range: float | tuple[float, float] | None = None,
+    texture: float | tuple[float, float] | None = None,
+    speckle: float | tuple[float, float] | None = None,
+    nucleoli: float | tuple[float, float] | None = None,
+    vacuoles: float | tuple[float, float] | None = None,
+    elongation: float | tuple[float, float] | None = None,
+    bent_fraction: float | tuple[float, float] | None = None,
+    lobed_fraction: float | tuple[float, float] | None = None,
+    overlap: float | tuple[float, float] | None = None,
+    cytoplasm: float | tuple[float, float] | None = None,
+    illumination: float | tuple[float, float] | None = None,
+    camera: Literal["scmos", "emccd"] = "scmos",
+    em_gain: float | tuple[float, float] | None = None,
+    saturation: float | tuple[float, float] | None = None,
+    jpeg_quality: int | None = None,
 ) -> Sample:
     """Simulate a fluorescence image of cultured-cell nuclei with exact ground truth.
 
@@ -253,6 +415,19 @@ def simulate_nuclei(
         more than 4096² pixels.
     chunk_size : int
         Chunk side for lazy rendering, pixels. Default 2048.
+    brightness_range, texture, speckle, nucleoli, vacuoles, elongation
+        Domain-randomisation options, see below.
+    bent_fraction, lobed_fraction, overlap, cytoplasm, illumination
+        Domain-randomisation options, see below.
+    camera, em_gain, saturation, jpeg_quality
+        Domain-randomisation options (a number, or a range drawn per image), all
+        off by default: brightness spread (max/min ratio), chromatin contrast,
+        bright speckles, signed nucleolus contrast, fraction with vacuoles, mean
+        elongation, fractions bent and lobed, overlap (signals add), unlabelled
+        cytoplasm level, uneven illumination, ``"emccd"`` camera and its gain,
+        clipping level (relative intensity), JPEG quality (needs ``"uint8"``).
+        See :class:`NucleiOptions`; with any of them on, ``cells`` also has
+        ``bend, lobes, speckle, nucleoli, holes, cytoplasm, cytoplasm_reach``.
 
     Returns
     -------
@@ -295,6 +470,21 @@ def simulate_nuclei(
         dtype=dtype,
         chunked=chunked,
         chunk_size=chunk_size,
+        brightness_range=brightness_range,
+        texture=texture,
+        speckle=speckle,
+        nucleoli=nucleoli,
+        vacuoles=vacuoles,
+        elongation=elongation,
+        bent_fraction=bent_fraction,
+        lobed_fraction=lobed_fraction,
+        overlap=overlap,
+        cytoplasm=cytoplasm,
+        illumination=illumination,
+        camera=camera,
+        em_gain=em_gain,
+        saturation=saturation,
+        jpeg_quality=jpeg_quality,
     )
     p = resolve_nuclei_options(opts)
     # A nucleus always keeps its centre pixel (it lies deepest there), so keeping

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from cellscale.data._domain import DOMAIN_COLUMNS, draw_domain_columns
 from cellscale.data._layout import place_discs
 from cellscale.data._optics import smooth_field_at
 
@@ -48,6 +49,8 @@ def nuclei_table(opts: NucleiOptions, p: dict[str, Any]) -> pd.DataFrame:
         return rate * weight(y, x) / np.exp(kappa**2 / 2)
 
     overlap = 0.03 + 0.22 * np.clip((p["density"] - 0.1) / 0.4, 0.0, 1.0)
+    if p.get("overlap") is not None:
+        overlap = p["overlap"]
     y, x, attr = place_discs(
         (h, w), seed=seed, count_per_pixel=count, draw_attributes=attributes, overlap=overlap
     )
@@ -125,6 +128,9 @@ def nuclei_table(opts: NucleiOptions, p: dict[str, Any]) -> pd.DataFrame:
         table.loc[first : first + m - 1, "sister"] = np.arange(first + m, first + 2 * m) + 1
         table.loc[first + m :, "sister"] = np.arange(first, first + m) + 1
     table.insert(0, "label", np.arange(1, len(table) + 1, dtype=np.int64))
+    domain = "brightness_range" in p
+    if domain:
+        table = draw_domain_columns(table, p, seed)
     table = table[
         (table["y"] >= 0) & (table["y"] < h - 0.5) & (table["x"] >= 0) & (table["x"] < w - 0.5)
     ]
@@ -151,6 +157,8 @@ def nuclei_table(opts: NucleiOptions, p: dict[str, Any]) -> pd.DataFrame:
         "sister",
         "shape_seed",
     ]
+    if domain:
+        cols += list(DOMAIN_COLUMNS)
     table = table[cols]
     for col in ("kind", "cell_cycle"):  # categories keep million-row tables small
         table[col] = table[col].astype("category")

@@ -17,12 +17,21 @@ import numpy as np
 import pandas as pd
 
 from cellscale.data._canvas import MinCanvas, pad_for, patch_candidates
+from cellscale.data._features import (
+    N_FEATURE_U,
+    extra_half,
+    feature_arrays,
+    mark_features,
+    shape_fields,
+)
 from cellscale.data._hashing import _cell_keys, hash_uniforms
 from cellscale.data._shapes import (
     _N_U,
     NUCLEUS_KINDS,
+    _apoptotic_field,
+    _fields,
+    _textures,
     contours,
-    draw_nuclei_batch,
     patch_half_size,
 )
 
@@ -49,13 +58,13 @@ def cell_extent(cells: pd.DataFrame) -> np.ndarray:
     """Half-width (pixels) of the patch each nucleus of ``cells`` is drawn on."""
     if len(cells) == 0:
         return np.zeros(0, np.int64)
-    return np.atleast_1d(
-        patch_half_size(
-            cells["radius"].to_numpy(float),
-            cells["elongation"].to_numpy(float),
-            cells["irregularity"].to_numpy(float),
-        )
+    radius = cells["radius"].to_numpy(float)
+    elongation = cells["elongation"].to_numpy(float)
+    feat = feature_arrays(cells)
+    half = np.atleast_1d(
+        patch_half_size(radius, elongation, cells["irregularity"].to_numpy(float))
     )
+    return half + extra_half(radius, elongation, feat["bend"], feat["lobes"])
 
 
 def cells_in_window(
@@ -76,6 +85,7 @@ def render_nuclei(
     offset: tuple[int, int] = (0, 0),
     seed: int = 0,
     return_field: bool = False,
+    additive: bool = False,
 ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Draw nuclei into a window of the image plane.
 
@@ -92,8 +102,10 @@ def render_nuclei(
         :data:`~cellscale.data._shapes.NUCLEUS_KINDS`) and ``shape_seed`` (int);
         optional ``texture`` (chromatin contrast, default 1) and ``foci``
         (typical number of chromocentres, default 1.5), see
-        :func:`~cellscale.data._nucleus.nucleus_texture`. Rows whose patch misses
-        the window are skipped.
+        :func:`~cellscale.data._nucleus.nucleus_texture`; optional features
+        ``bend``, ``lobes``, ``speckle``, ``nucleoli``, ``holes`` (0 = none, see
+        :mod:`cellscale.data._features`). Rows whose patch misses the window are
+        skipped.
     offset : (int, int)
         Full-image coordinates of the window's top-left pixel. Default (0, 0).
     seed : int
@@ -102,6 +114,10 @@ def render_nuclei(
     return_field : bool
         Also return the per-pixel normalised radius of the winning nucleus
         (``inf`` on background), used to place things inside nuclei.
+    additive : bool
+        Where nuclei overlap, add their signals (one lies above the other in a
+        projection) instead of showing only the winner's. Labels are the same
+        either way. Default False.
 
     Returns
     -------
@@ -134,16 +150,18 @@ def render_nuclei(
         extent = cell_extent(cells)
         sel = cells_in_window(cells, oy, oy + h, ox, ox + w, extent)
         if sel.any():
-            canvas = _draw((h, w), oy, ox, int(seed), cells.loc[sel])
+            canvas, total = _draw((h, w), oy, ox, int(seed), cells.loc[sel], additive=additive)
     if canvas is None:
-        canvas = MinCanvas((h, w), values=True)
+        canvas, total = MinCanvas((h, w), values=True), None
     intensity, labels = canvas.values(), canvas.labels()
+    if total is not None:
+        intensity = np.ascontiguousarray(canvas._crop(total))
     if return_field:
         return intensity, labels, canvas.scores()
     return intensity, labels
 
 
-def _draw(shape, oy, ox, seed, cells, max_pixels=1 << 18) -> MinCanvas:
+def _draw(shape, oy, ox, seed, cells, max_pixels=1 << 18, additive=False):
     lab = cells["label"].to_numpy(np.int64)
     y = cells["y"].to_numpy(float) - oy
     x = cells["x"].to_numpy(float) - ox
@@ -174,7 +192,15 @@ def _draw(shape, oy, ox, seed, cells, max_pixels=1 << 18) -> MinCanvas:
     keys = _cell_keys(seed, cells["shape_seed"].to_numpy(np.int64))
     u = hash_uniforms(keys, _N_U, salt=1)
     r_theta, halves = contours(u, radius, elong, angle, irr, code)
+    feat = feature_arrays(cells)
+    halves = halves + extra_half(radius, elong, feat["bend"], feat["lobes"])
+    has_feat = (
+        (feat["bend"] != 0) | (feat["lobes"] > 0) | (feat["speckle"] > 0)
+        | (feat["nucleoli"] != 0) | (feat["holes"] > 0)
+    )
+    uf = hash_uniforms(keys, N_FEATURE_U, salt=3) if has_feat.any() else None
     canvas = MinCanvas(shape, pad=pad_for(shape, iy, ix, halves), values=True)
+    total = np.zeros(canvas._key.size, np.float64) if additive else None
     for half in np.unique(halves):
         idx = np.flatnonzero(halves == half)
         p = 2 * int(half) + 1
@@ -182,21 +208,30 @@ def _draw(shape, oy, ox, seed, cells, max_pixels=1 << 18) -> MinCanvas:
         for b0 in range(0, idx.size, step):
             b = idx[b0 : b0 + step]
             white = hash_uniforms(keys[b], p * p, salt=2).reshape(b.size, p, p)
-            field, tex = draw_nuclei_batch(
-                u[b],
-                r_theta[b],
-                radius[b],
-                code[b],
-                dy[b],
-                dx[b],
-                int(half),
-                white,
-                contrast[b],
-                foci[b],
-            )
+            white = (white - 0.5).astype(np.float32)
+            field = _fields(r_theta[b], int(half), dy[b], dx[b])
+            for i in np.flatnonzero(code[b] == 4):
+                k = b[i]
+                field[i] = _apoptotic_field(u[k], float(radius[k]), int(half), dy[k], dx[k])
+            fb = np.flatnonzero(has_feat[b])
+            if fb.size:
+                f = {name: v[b] for name, v in feat.items()}
+                shape_fields(
+                    field, r_theta[b], int(half), dy[b], dx[b], radius[b], elong[b],
+                    angle[b], f["bend"], f["lobes"], uf[b],
+                )  # fmt: skip
             inside = field <= 1.0
+            tex = _textures(u[b], field, inside, code[b], radius[b], white, contrast[b], foci[b])
+            if fb.size:
+                sub = {name: v[fb] for name, v in f.items()}
+                tex[fb] = mark_features(
+                    tex[fb], inside[fb], radius[b][fb], sub["speckle"], sub["nucleoli"],
+                    sub["holes"], uf[b][fb], white[fb],
+                )  # fmt: skip
             origin = canvas.index(iy[b] - half, ix[b] - half)
             j, index = patch_candidates(inside, origin, canvas.stride)
             tex = tex[inside] * bright[b][j]
             canvas.add(index, field[inside], lab[b][j], tex)
-    return canvas
+            if total is not None:
+                np.add.at(total, index, tex)
+    return canvas, (None if total is None else total.astype(np.float32))
