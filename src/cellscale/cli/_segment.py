@@ -32,6 +32,12 @@ ChunkOpt = Annotated[int, typer.Option(
     "--chunk-size", help="Images larger than this many pixels along y or x are segmented in "
     "chunks of this side and stitched, as 'cellscale run' does with the pipeline's chunk_size "
     "(the same chunk size gives the same labels).")]
+AnisotropyOpt = Annotated[float | None, typer.Option(
+    "--anisotropy", help="z-stacks: z step over xy pixel size (default: from the file's pixel "
+    "sizes, else 1).")]
+ViewsOpt = Annotated[str, typer.Option(
+    "--views", help="z-stacks: planes the network runs on, averaged: yx, or yx,zx,zy (about 5x "
+    "slower, a little more accurate).")]
 DiameterOpt = Annotated[str, typer.Option(
     "--diameter", help="Typical object diameter in pixels, 'auto' (estimate; resize only objects "
     "outside 12-30 px) or 'off' (never resize).")]
@@ -117,7 +123,8 @@ def _open_for(segmenter: Any, input: Path, output: Path, *, axes: str | None) ->
     if segmenter.model is not None:
         with named(input):
             lazy = read(input, axes=axes, lazy=True)
-        if max(lazy.sizes["y"], lazy.sizes["x"]) > segmenter.chunk_size:
+        if max(lazy.sizes["y"], lazy.sizes["x"]) > segmenter.chunk_size and \
+                lazy.sizes.get("z", 1) == 1:  # z-stacks are segmented whole (in memory)
             where = output.absolute().parent
             scratch = tempfile.TemporaryDirectory(
                 prefix=".cellscale-segment-", dir=where if where.is_dir() else None)
@@ -150,17 +157,25 @@ def segment(
     pixel_size: PixelSizeOpt = None,
     axes: AxesOpt = None,
     chunk_size: ChunkOpt = 2048,
+    anisotropy: AnisotropyOpt = None,
+    views: ViewsOpt = "yx",
 ) -> None:
-    """Segment nuclei or whole cells in an image and write a label image (0 = background)."""
+    """Segment nuclei or whole cells in an image and write a label image (0 = background).
+
+    A z-stack (e.g. --axes zyx) gives 3-D nuclei (uint32 z, y, x labels).
+    """
     from cellscale.io import check_output, write_labels
 
     start = time.perf_counter()
     check_output(output, [input], kind=_output_kind(output), overwrite=overwrite)
     _check_positive(tile_size=tile_size, threads=threads, pixel_size=pixel_size,
-                    chunk_size=chunk_size)
+                    chunk_size=chunk_size, anisotropy=anisotropy)
     # The model and every option are checked before the image is read.
     segmenter = _segmenter(model, _channels(channels, None), tile_size, compartment, threads,
                            diameter, pixel_size, chunk_size)
+    from cellscale.segment._stack import check_views
+
+    segmenter.anisotropy, segmenter.views = anisotropy, check_views(views.split(","))
     image, scratch = _open_for(segmenter, input, output, axes=axes)
     read_s = time.perf_counter() - start
     # A bare number is an index unless the image has a channel of that name.
@@ -172,9 +187,10 @@ def segment(
 
         labels = da.from_zarr(labels)
     t0 = time.perf_counter()
-    sizes = ({"y": pixel_size, "x": pixel_size} if pixel_size
-             else {k: v for k, v in image.pixel_size.items() if k in "yx"} or None)
-    written = write_labels(labels, output, pixel_size=sizes, overwrite=overwrite,
+    spatial = "zyx"[-labels.ndim:]  # a z-stack gives (z, y, x) labels
+    sizes = ({k: v for k, v in image.pixel_size.items() if k in spatial}
+             | ({"y": pixel_size, "x": pixel_size} if pixel_size else {})) or None
+    written = write_labels(labels, output, axes=spatial, pixel_size=sizes, overwrite=overwrite,
                            name=segmenter.compartment)
     write_s = time.perf_counter() - t0
     n_objects = int(labels.max())
@@ -182,12 +198,13 @@ def segment(
         scratch.cleanup()
     total = time.perf_counter() - start
     t = segmenter.timings
-    h, w = labels.shape
+    h, w = labels.shape[-2:]
     typer.echo(
-        f"Segmented {n_objects} {segmenter.compartment} in {input.name} ({h}x{w}, "
+        f"Segmented {n_objects} {segmenter.compartment} in {input.name} "
+        f"({'x'.join(map(str, labels.shape))}, "
         f"model {segmenter.name}"
         f"{'' if segmenter.scale == 1.0 else f', resized x{segmenter.scale:.2f}'}) "
-        f"in {total:.2f} s ({h * w / 1e6 / total:.2f} Mpx/s): "
+        f"in {total:.2f} s ({labels.size / 1e6 / total:.2f} Mpx/s): "
         f"read {read_s:.2f} s, normalise {t['normalise']:.2f} s, network {t['network']:.2f} s, "
         f"post-processing {t['postprocess']:.2f} s, size and confidence "
         f"{t.get('estimate', 0.0):.2f} s, write {write_s:.2f} s -> {written}"

@@ -202,7 +202,7 @@ def _render(shape: tuple[int, int, int], cells: pd.DataFrame, aniso: float, p: d
         depth[box][mine] = rho[mine]
         labels[box][mine] = i
         # Soft edge (partial volume), brighter rim of heterochromatin, dark nucleoli.
-        edge = 1.0 / (1.0 + np.exp((rho - 1.0) * 2.0 * max(row.radius, 2.0)))
+        edge = 0.5 * (1.0 - np.tanh((rho - 1.0) * max(row.radius, 2.0)))  # a logistic step
         signal = row.brightness * edge * (1.0 + 0.15 * np.clip(rho - 0.6, 0, 0.4) / 0.4)
         for _ in range(int(rng.poisson(p["nucleoli"]))):
             off = rng.uniform(-0.45, 0.45, 3)

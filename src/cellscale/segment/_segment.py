@@ -22,6 +22,7 @@ from cellscale.segment._core import (
 )
 from cellscale.segment._inputs import as_image, channel_stack, select_channels
 from cellscale.segment._normalise import apply_ranges
+from cellscale.segment._stack import check_views, is_stack, segment_stack
 from cellscale.segment._tiling import default_overlap
 
 __all__ = ["CLASSICAL", "Segmenter", "segment"]
@@ -83,6 +84,13 @@ class Segmenter:
         and stitched, reading one row of chunks at a time from a lazy image,
         exactly as ``cellscale run`` does with the same chunk size. Default
         2048: a typical image is one chunk.
+    anisotropy : float, optional
+        z-stacks only: z step over xy pixel size. Default: from the image's
+        ``z`` and ``x`` pixel sizes, else 1 (with a warning).
+    views : sequence of {"yx", "zx", "zy"}
+        z-stacks only: the planes the 2-D network runs on, averaged (see
+        :mod:`cellscale.segment._volume`). Default xy planes only; all three
+        are about 5x slower and a little more accurate.
 
     Attributes
     ----------
@@ -147,8 +155,15 @@ class Segmenter:
         diameter: float | str | None = "auto",
         pixel_size: float | None = None,
         chunk_size: int = CHUNK_SIZE,
+        anisotropy: float | None = None,
+        views: Sequence[str] = ("yx",),
     ) -> None:
         _positive("tile_size", tile_size)
+        if anisotropy is not None and not (isinstance(anisotropy, (int, float, np.integer, np.floating))
+                                           and not isinstance(anisotropy, bool) and anisotropy > 0):
+            raise InvalidArgumentError(f"anisotropy must be a positive number, got {anisotropy!r}")
+        self.anisotropy = None if anisotropy is None else float(anisotropy)
+        self.views = check_views(views)
         _positive("chunk_size", chunk_size)
         self.chunk_size = int(chunk_size)
         if pixel_size is not None and not (
@@ -251,14 +266,16 @@ class Segmenter:
         return {f"{self.compartment}.{k}": m for k, m in maps[self.compartment].items()}
 
     def __call__(self, image: Any, *, axes: str | None = None, out: Any = None) -> Any:
-        """Segment one 2-D image.
+        """Segment one 2-D image, or the nuclei of one z-stack in 3-D.
 
         Parameters
         ----------
-        image : Image or ndarray, shape (y, x) or (c, y, x)
+        image : Image or ndarray, shape (y, x), (c, y, x), (z, y, x) or (c, z, y, x)
             An :class:`cellscale.io.Image` with axes ``yx`` or ``cyx`` (singleton
             ``t``/``z`` allowed), or an array; arrays of more than two
-            dimensions need ``axes``.
+            dimensions need ``axes``. A z-stack (``zyx``, ``czyx``) is
+            segmented in 3-D (:mod:`cellscale.segment._stack`; network
+            models, nuclei only) and gives ``(z, y, x)`` labels.
         axes : str, optional
             Axes of an array, e.g. ``"cyx"`` or ``"yxc"``.
         out : array-like, shape (y, x), optional
@@ -275,7 +292,7 @@ class Segmenter:
         Raises
         ------
         InvalidAxesError
-            An array of 3+ dimensions without ``axes``; a time series or z-stack.
+            An array of 3+ dimensions without ``axes``; a time series.
         InvalidImageError
             An empty image, a non-numeric one, or NaN/infinite pixels.
         InvalidArgumentError
@@ -286,6 +303,8 @@ class Segmenter:
         self.timings = {"normalise": 0.0, "network": 0.0, "postprocess": 0.0}
         self.scale, self.estimated_diameter, self.confidence = 1.0, None, None
         self.warnings = []
+        if is_stack(image, axes):  # z-stacks: 3-D nuclei (cellscale.segment._stack)
+            return segment_stack(self, image, axes=axes, out=out, start=start)
         img, chosen = self._image(image, axes)
         if self.model is not None:
             pixel = self.pixel_size or self._image_pixel
@@ -336,6 +355,7 @@ def segment(
     pixel_size: float | None = None,
     chunk_size: int = CHUNK_SIZE,
     axes: str | None = None,
+    anisotropy: float | None = None,
 ) -> np.ndarray:
     """Segment nuclei or whole cells in a 2-D image.
 
@@ -349,7 +369,9 @@ def segment(
     model, channels, tile_size, overlap, compartment, batch_size, threads, diameter, pixel_size, chunk_size
         See :class:`Segmenter`.
     axes : str, optional
-        Axes of an array image, e.g. ``"cyx"``; needed for arrays that are not 2-D.
+        Axes of an array image, e.g. ``"cyx"`` or ``"zyx"``; needed for arrays that are not 2-D.
+    anisotropy : float, optional
+        For a z-stack; see :class:`Segmenter`.
 
     Returns
     -------
@@ -366,7 +388,8 @@ def segment(
     """
     segmenter = Segmenter(model, channels=channels, tile_size=tile_size, overlap=overlap,
                           compartment=compartment, batch_size=batch_size, threads=threads,
-                          diameter=diameter, pixel_size=pixel_size, chunk_size=chunk_size)
+                          diameter=diameter, pixel_size=pixel_size, chunk_size=chunk_size,
+                          anisotropy=anisotropy)
     return segmenter(image, axes=axes)
 
 

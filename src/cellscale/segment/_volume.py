@@ -383,7 +383,7 @@ def segment_volume(
     batch_size: int = 4,
     timings: Timings | None = None,
     source: str = "",
-) -> tuple[np.ndarray, float]:
+) -> tuple[np.ndarray, float, float | None]:
     """Segment nuclei in a 3-D stack with a 2-D network (see the module's description).
 
     Parameters
@@ -415,6 +415,9 @@ def segment_volume(
         0 = background; objects numbered 1 .. n.
     scale : float
         The xy resize factor used.
+    diameter : float or None
+        The nuclei's xy diameter in pixels: ``diameter`` when a number, else
+        the estimate (:func:`estimate_diameter`); None when too few objects.
     """
     t0 = time.perf_counter()
     data = np.asarray(stack)
@@ -436,7 +439,7 @@ def segment_volume(
     shape = norm.shape[1:]
     if not norm.any():
         _add(timings, "normalise", t0)
-        return np.zeros(shape, np.uint32), 1.0
+        return np.zeros(shape, np.uint32), 1.0, None
     scale = fixed_scale(card, diameter=diameter, pixel_size=pixel_size)
     _add(timings, "normalise", t0)
     size = float(diameter) if isinstance(diameter, (int, float)) else None
@@ -466,4 +469,4 @@ def segment_volume(
     if scale != 1.0:
         labels = relabel_sequential(np.stack([resize_labels(p, shape[1:]) for p in labels]))
     _add(timings, "postprocess", t0)
-    return labels.astype(np.uint32, copy=False), float(scale)
+    return labels.astype(np.uint32, copy=False), float(scale), size
