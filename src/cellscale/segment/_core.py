@@ -15,7 +15,10 @@ the same options give the same labels through every door.
 2. **Per region** (:func:`region_labels`): normalise with the global ranges,
    resize by the global factor, run the network in blended tiles
    (:func:`~cellscale.segment.predict_tiled`), decode the maps
-   (:func:`~cellscale.segment.decode_maps`) and map the labels back.
+   (:func:`~cellscale.segment.decode_maps`) and map the labels back. Maps of
+   a shrunk image are first resized back (linear) and decoded on the image's
+   own grid, so large objects get smooth outlines rather than staircases of
+   ``1 / scale`` pixels; an enlarged image's labels are shrunk back (nearest).
 3. **Stitching** (:mod:`cellscale.segment._stitch`): each chunk keeps the
    objects whose centroid lies in its core; cores are filled from the chunk's
    and its neighbours' kept objects.
@@ -55,7 +58,7 @@ from cellscale.segment._estimate import (
 from cellscale.segment._normalise import MAX_SAMPLES, apply_ranges, percentile_range
 from cellscale.segment._plan import Chunk, ChunkPlan, halo_for, plan_chunks
 from cellscale.segment._postprocess import decode_maps, relabel_sequential
-from cellscale.segment._scale import rescale_image, resize_labels, scale_for
+from cellscale.segment._scale import rescale_image, resize_labels, resize_map, scale_for
 from cellscale.segment._stitch import assemble_core, chunk_offsets, keep_core_objects
 from cellscale.segment._tiling import default_overlap, predict_tiled
 
@@ -126,7 +129,8 @@ def network_maps(model: Any, data: np.ndarray, compartments: Sequence[str], *, t
 
 
 def region_labels(model: Any, block: np.ndarray, settings: Settings, *,
-                  timings: Timings | None = None, source: str = "") -> dict[str, np.ndarray]:
+                  timings: Timings | None = None, source: str = "",
+                  native: bool = False) -> dict[str, np.ndarray]:
     """Labels of one region: normalise, resize, network, decode, resize back.
 
     Parameters
@@ -141,21 +145,26 @@ def region_labels(model: Any, block: np.ndarray, settings: Settings, *,
         Seconds are added to ``"normalise"``, ``"network"`` and ``"postprocess"``.
     source : str
         The image's file, for error messages.
+    native : bool
+        Return the labels on the network's (resized) grid, not resized back:
+        cheaper, for measuring (the size passes, the flip agreement).
 
     Returns
     -------
     dict of str to ndarray of uint32, shape (h, w)
-        Labels per compartment, numbered ``1 .. n``.
+        Labels per compartment, numbered ``1 .. n`` (on the resized grid when ``native``).
     """
     t0 = time.perf_counter()
     _check_finite(block, source, exact=False)
     data = apply_ranges(block, list(settings.ranges))
     shape = data.shape[1:]
+    if settings.scale != 1.0:
+        data = rescale_image(data, settings.scale)
+    if native:
+        shape = data.shape[1:]
     if not data.any():
         _add(timings, "normalise", t0)
         return {c: np.zeros(shape, np.uint32) for c in settings.compartments}
-    if settings.scale != 1.0:
-        data = rescale_image(data, settings.scale)
     _add(timings, "normalise", t0)
     t0 = time.perf_counter()
     maps = network_maps(model, data, settings.compartments, tile_size=settings.tile_size,
@@ -164,10 +173,18 @@ def region_labels(model: Any, block: np.ndarray, settings: Settings, *,
     _add(timings, "network", t0)
     t0 = time.perf_counter()
     out = {}
+    post = model.card.postprocess
     for c, own in maps.items():
-        labels = decode_maps(own, model.card.postprocess)
-        if settings.scale != 1.0:
-            labels = relabel_sequential(resize_labels(labels, shape))
+        if native:
+            labels = decode_maps(own, post)
+        elif settings.scale < 1.0:  # decode on the image's grid: smooth outlines of shrunk objects
+            own = {k: resize_map(m, shape) for k, m in own.items()}
+            size = math.ceil(post.min_size / settings.scale ** 2)
+            labels = decode_maps(own, post.model_copy(update={"min_size": size}))
+        else:
+            labels = decode_maps(own, post)
+            if settings.scale != 1.0:
+                labels = relabel_sequential(resize_labels(labels, shape))
         out[c] = labels
     _add(timings, "postprocess", t0)
     return out
@@ -348,7 +365,7 @@ def assess(model: Any, blocks: Sequence[np.ndarray], settings: Settings, *, kind
     """
     def labels_at(block: np.ndarray, scale: float) -> np.ndarray:
         spec = replace(settings, compartments=(kind,), scale=scale)
-        return region_labels(model, block, spec)[kind]
+        return region_labels(model, block, spec, native=True)[kind]
 
     warnings: list[str] = []
     scale = settings.scale

@@ -53,7 +53,7 @@ MIN_OTHER = 3
 #: Objects smaller than this (image pixels) are below what resizing can rescue.
 TINY = 4.0
 
-#: ``labels_at(block, scale)``: labels of one block, segmented at ``scale``, on the block's grid.
+#: ``labels_at(block, scale)``: labels of one block segmented at ``scale``, on the resized grid.
 LabelsAt = Callable[[np.ndarray, float], np.ndarray]
 
 
@@ -157,7 +157,7 @@ def size_passes(labels_at: LabelsAt, blocks: Sequence[np.ndarray],
             out.append((1.0, first))
             continue
         parts = [_centre(b, WINDOW // 2) for b in blocks] if scale > 1.0 else blocks
-        areas = [np.bincount(labels_at(b, scale).ravel())[1:] for b in parts]
+        areas = [np.bincount(labels_at(b, scale).ravel())[1:] / scale**2 for b in parts]
         out.append((scale, median_diameter_of(np.concatenate(areas), MIN_OTHER)))
     return out
 

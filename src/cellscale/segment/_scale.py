@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["LARGE_TARGET", "MIN_OBJECTS", "SWEET_SPOT", "median_diameter", "median_diameter_of",
-           "rescale_image", "resize_labels", "scale_for"]
+           "rescale_image", "resize_labels", "resize_map", "scale_for"]
 
 #: Object diameters (pixels) segmented at the image's own size.
 SWEET_SPOT = (12.0, 30.0)
@@ -92,6 +92,15 @@ def rescale_image(data: np.ndarray, scale: float) -> np.ndarray:
         ndi.zoom(data[i], (out_h / h, out_w / w), order=1, mode="nearest", grid_mode=True)
         for i in range(c)
     ]).astype(np.float32, copy=False)
+
+
+def resize_map(data: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Linear resize of one float map to ``shape`` (pixel centres aligned, as :func:`rescale_image`)."""
+    from scipy import ndimage as ndi
+
+    h, w = data.shape
+    return ndi.zoom(data, (shape[0] / h, shape[1] / w), order=1, mode="nearest",
+                    grid_mode=True).astype(np.float32, copy=False)
 
 
 def resize_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
