@@ -100,6 +100,21 @@ def print_failures(report: Any) -> None:
         typer.secho(f"cellscale: error: {image_id}: {text}", err=True, fg="red")
 
 
+def print_flags(report: Any) -> str:
+    """One ``warning:`` line per doubt about each flagged image (stderr); returns the tally.
+
+    The tally (empty when no image is flagged) ends the run's summary.
+    """
+    flagged = report.flagged
+    for image_id, found in flagged.items():
+        for warning in found:
+            typer.echo(f"warning: {image_id}: {warning}", err=True)
+    if not flagged:
+        return ""
+    return (f"\n{len(flagged)} of {len(report.estimates)} image(s) flagged as uncertain; "
+            f"see `cellscale info {report.store}`")
+
+
 def interrupted(store: Path, *, kept: str) -> None:
     """Report a Ctrl-C and exit with status 130 (the shell's code for SIGINT)."""
     typer.secho(f"cellscale: interrupted; {kept}", err=True, fg="red")
@@ -138,7 +153,10 @@ def run(
     results in the store came from the same file (path, size, modification
     time) through the same pipeline and models, and redoes the others,
     replacing their results. An image that fails is reported at the end and
-    the others complete. After Ctrl-C, running the same command finishes the
+    the others complete. Images the model was unsure of (low confidence,
+    objects outside its range) get a warning line each and are counted in
+    the summary; `cellscale info RESULTS.zarr` lists every image's object
+    count, diameter, confidence and warnings. After Ctrl-C, running the same command finishes the
     run.
     """
     from cellscale.engine import run_pipeline
@@ -164,10 +182,11 @@ def run(
     where = report.store if report.store.exists() else "no results store written"
     if report.resumed:
         typer.echo(f"Resumed an interrupted run into {report.store}.")
+    tally = print_flags(report)
     typer.echo(
         f"Processed {len(report.done)} image(s), skipped {len(report.skipped)} already done, "
         f"{len(report.failed)} failed; {cells} cells in {report.seconds:.1f} s on "
-        f"{report.n_workers} worker(s) -> {where}")
+        f"{report.n_workers} worker(s) -> {where}{tally}")
     if report.failed:
         print_failures(report)
         typer.echo("Re-run the same command to retry them; finished images are skipped.",

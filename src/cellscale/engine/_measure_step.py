@@ -21,6 +21,7 @@ from pydantic import Field
 from cellscale.engine._job import ImageRef, Job, LabelLayer, read_region
 from cellscale.engine._pipeline import Step, register_step
 from cellscale.engine._plan import Chunk
+from cellscale.engine._quality import add_quality_columns
 from cellscale.errors import InvalidArgumentError
 
 __all__ = ["MeasureStep", "combine_tables"]
@@ -164,6 +165,7 @@ class MeasureStep(Step):
                 "labels": main_name}
         table = combine_tables(results, extra_uns={"cellscale_engine": info},
                                key="label" if job.ref.n_frames == 1 else "_row")
+        add_quality_columns(table, job.extras)  # segment_confidence, segment_diameter
         name = self.table or job.ref.image_id
         job.tables[name] = table
         job.table_regions[name] = main_name

@@ -12,6 +12,11 @@
   fingerprint matches and redoes the others, replacing their elements.
 * Nothing is written before the options are checked and the cluster is up;
   the store appears with the first finished image.
+* The segment step's object diameter and confidence (agreement with the
+  image flipped) of every image are kept in its cell table (columns
+  ``segment_diameter``, ``segment_confidence``), in its store entry
+  (``"quality"``) and in the :class:`RunReport` (``estimates``; ``flagged``
+  lists the images the model was unsure of: :mod:`cellscale.engine._quality`).
 * An image that fails is reported, with its error, in the returned
   :class:`RunReport`; the others complete. A task's error is returned by the
   worker rather than raised, so the worker does not log its traceback.
@@ -47,6 +52,7 @@ from cellscale.engine._provenance import (
     pipeline_key,
     pipeline_record,
 )
+from cellscale.engine._quality import flags, image_quality
 from cellscale.engine._segment_step import SegmentStep, _card, model_halo
 from cellscale.errors import CellscaleError, InvalidArgumentError
 
@@ -83,6 +89,11 @@ class RunReport:
         Rows of each table written (cells, or nuclei without cells).
     timings : dict of str to dict of str to float
         Per image: seconds per step, and ``"write"`` (into the store).
+    estimates : dict of str to dict
+        Per image processed now: the segment step's ``diameter`` (px),
+        ``confidence`` (0-1), ``warnings`` and the ``n_objects`` found (see
+        :func:`~cellscale.engine._quality.image_quality`); also kept in the
+        store's entry of the image.
     seconds : float
     n_workers : int
     resumed : bool
@@ -96,6 +107,7 @@ class RunReport:
     errors: dict[str, CellscaleError] = field(default_factory=dict)
     n_objects: dict[str, int] = field(default_factory=dict)
     timings: dict[str, dict[str, float]] = field(default_factory=dict)
+    estimates: dict[str, dict[str, Any]] = field(default_factory=dict)
     seconds: float = 0.0
     n_workers: int = 0
     resumed: bool = False
@@ -104,6 +116,17 @@ class RunReport:
     def ok(self) -> bool:
         """True when no image failed."""
         return not self.failed
+
+    @property
+    def flagged(self) -> dict[str, list[str]]:
+        """Images processed now that the model was unsure of → what to tell the user.
+
+        An image is flagged when its segmentation has warnings (objects
+        outside the model's range, an unconfirmed size) or a confidence below
+        :data:`~cellscale.segment._estimate.LOW_CONFIDENCE`.
+        """
+        return {image_id: found for image_id, record in self.estimates.items()
+                if (found := flags(record))}
 
 
 def chunk_size_for(memory_limit: int | None) -> int:
@@ -420,10 +443,19 @@ def _run_all(client: Any, paths: list[Path], ids: list[str], pipeline: Pipeline 
 
 def _finish(job: Job, elements: list[tuple[str, str]], plan: _Plan, ledger: StoreLedger,
             report: RunReport) -> None:
+    n_obs = job.extras.get("n_obs") or {}
+    objects = sum(n_obs.values()) if n_obs else \
+        max((layer.n for layer in job.labels.values()), default=None)
+    quality = image_quality(job.extras, objects)
+    entry = image_entry(plan.facts, elements)
+    if quality is not None:
+        entry["quality"] = quality
     try:
-        ledger.commit(job, elements, image_entry(plan.facts, elements), plan.record)
+        ledger.commit(job, elements, entry, plan.record)
     finally:
         shutil.rmtree(job.scratch, ignore_errors=True)
+    if quality is not None:
+        report.estimates[job.ref.image_id] = quality
     report.timings[job.ref.image_id] = dict(job.timings)
     report.done.append(job.ref.image_id)
     report.n_objects.update(job.extras.get("n_obs", {}))

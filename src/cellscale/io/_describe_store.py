@@ -123,12 +123,43 @@ def _config_lines(config: dict[str, Any]) -> list[str]:
     images = config.get("images")
     if isinstance(images, dict):
         lines.append(f"{'inputs:':<14} {len(images)} image(s) recorded")
+        lines.extend(_quality_lines(images))
     pipelines = config.get("pipelines")
     if isinstance(pipelines, dict):
         for key, value in pipelines.items():
-            lines.append(f"{'pipeline:':<14} {key}: {_steps(value)}")
+            # A run's record is {"pipeline": {"steps": ...}, "models": ...}.
+            inner = value.get("pipeline", value) if isinstance(value, dict) else value
+            lines.append(f"{'pipeline:':<14} {key}: {_steps(inner)}")
     elif isinstance(config.get("steps"), list):
         lines.append(f"{'pipeline:':<14} {_steps(config)}")
+    return lines
+
+
+def _quality_lines(images: dict[str, Any]) -> list[str]:
+    """Per image: objects, diameter and confidence of its segmentation, and its warnings.
+
+    From each entry's ``"quality"`` record (written by ``cellscale run``);
+    images without one are not listed.
+    """
+    lines = []
+    for image_id, entry in images.items():
+        quality = entry.get("quality") if isinstance(entry, dict) else None
+        if not isinstance(quality, dict):
+            continue
+        objects, diameter = quality.get("n_objects"), quality.get("diameter")
+        confidence = quality.get("confidence")
+        parts = [f"{'?' if objects is None else objects} objects",
+                 "diameter not estimated" if diameter is None else f"diameter {diameter:.1f} px",
+                 "confidence not measured" if confidence is None
+                 else f"confidence {confidence:.2f}"]
+        frames = quality.get("frames")
+        if isinstance(frames, list):
+            parts.append(f"{len(frames)} frames (median diameter, lowest confidence)")
+        if not lines:
+            lines.append("segmentation:  per image (confidence: agreement with the image "
+                         "flipped, 0-1)")
+        lines.append(f"  {image_id:<24} {', '.join(parts)}")
+        lines.extend(f"    warning: {w}" for w in quality.get("warnings") or [])
     return lines
 
 
