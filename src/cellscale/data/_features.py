@@ -158,7 +158,8 @@ def mark_features(
 
     sp = np.flatnonzero(speckle > 0)
     if sp.size:
-        sigma = float(np.clip(np.median(radius[sp]) / 25.0, 0.7, 2.5))
+        # Small separate dots (chromocentres): the upper tail of smooth noise.
+        sigma = float(np.clip(np.median(radius[sp]) / 20.0, 0.7, 2.5))
         noise = ndi.gaussian_filter(white[sp, ::-1, ::-1], (0, sigma, sigma), mode="wrap")
         noise /= np.maximum(noise.std(axis=(1, 2), keepdims=True), 1e-6)
         tex[sp] *= 1.0 + c(speckle[sp]) * np.clip(noise - 1.0, 0.0, None)
