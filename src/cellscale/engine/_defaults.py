@@ -34,7 +34,9 @@ def default_pipeline(ref: ImageRef, *, channels: Sequence[str | int] | None = No
       membrane/WGA/... — or the two given in ``channels``, nuclear first):
       whole-cell and nuclear segmentation (model ``cells``) + measurement;
     * with a time axis, tracking after segmentation (the ``track`` step; it
-      fails with a clear error where tracking is not installed).
+      fails with a clear error where tracking is not installed);
+    * a z-stack: nuclear segmentation in 3-D only (model ``nuclei``, the
+      nuclear channel; 3-D labels are not measured yet).
 
     Parameters
     ----------
@@ -73,6 +75,11 @@ def default_pipeline(ref: ImageRef, *, channels: Sequence[str | int] | None = No
                 choices=(",".join(names[:2]), names[0]))
         model = "cells" if membrane is not None else "nuclei"
         chosen = [dna, membrane] if membrane is not None else [dna]
+    if "z" in ref.axes and ref.shape[ref.axes.index("z")] > 1:
+        # A z-stack: nuclei in 3-D (the measure step measures 2-D labels only).
+        chosen = chosen[:1] if chosen else chosen
+        return Pipeline.model_validate({"steps": [
+            {"step": "segment", "model": "nuclei", "channels": chosen}]})
     steps: list[dict[str, object]] = [{"step": "segment", "model": model, "channels": chosen}]
     if "t" in ref.axes:
         steps.append({"step": "track"})

@@ -97,11 +97,10 @@ def describe_input(path: Path, image_id: str, *, axes: str | None = None,
     if "y" not in image.axes or "x" not in image.axes:
         raise InvalidAxesError(f"{path}: expected an image with y and x axes, got axes "
                                f"{image.axes!r}")
-    if "z" in image.axes and image.sizes["z"] > 1:
-        raise InvalidAxesError(f"{path}: z-stacks are not supported by the engine yet (axes "
-                               f"{image.axes!r}, {image.sizes['z']} planes); pass one plane")
     names = tuple(image.channel_names or ("channel_0",))
-    sizes = {a: float(v) for a, v in dict(image.pixel_size).items() if a in "yx"}
+    # A z-stack (segmented in 3-D by the segment step) keeps its z step for its labels.
+    spatial = "zyx" if "z" in image.axes and image.sizes["z"] > 1 else "yx"
+    sizes = {a: float(v) for a, v in dict(image.pixel_size).items() if a in spatial}
     return ImageRef(path=str(path.absolute()), image_id=image_id, axes=image.axes,
                     shape=tuple(int(s) for s in image.shape), channel_names=names,
                     pixel_size=sizes, read_axes=axes,

@@ -17,6 +17,9 @@ overlap, both in the resized frame, divided by the resize factor and rounded
 up to the model's size multiple; objects must be smaller than
 ``diameter_range[1]`` once resized.
 
+z-stacks are segmented whole, in 3-D, on one worker, within a memory
+budget (:mod:`cellscale.engine._volume_step`).
+
 Movies (a ``t`` axis) are segmented frame by frame, each frame whole and on
 its own (ranges and ``auto`` size estimate per frame, as ``cellscale segment``
 on that frame); frames must fit in memory.
@@ -36,7 +39,8 @@ from cellscale.engine._job import ImageRef, Job, LabelLayer, open_image, read_re
 from cellscale.engine._pipeline import Step, register_step
 from cellscale.engine._plan import Chunk, ChunkPlan, plan_chunks
 from cellscale.engine._stitch import assemble_core, chunk_offsets, keep_core_objects
-from cellscale.errors import InvalidArgumentError, InvalidImageError
+from cellscale.engine._volume_step import check_volume, is_volume, run_volume
+from cellscale.errors import InvalidArgumentError
 
 __all__ = ["SegmentStep", "model_halo"]
 
@@ -185,6 +189,12 @@ class SegmentStep(Step):
         None, gt=0, description="Pixel size in µm, overriding the file's; images are resized to "
                                 "a model trained at a stated pixel size (cellscale segment "
                                 "--pixel-size).")
+    anisotropy: float | None = Field(
+        None, gt=0, description="z-stacks: z step over xy pixel size; default from the file's "
+                                "pixel sizes, else 1 (cellscale segment --anisotropy).")
+    views: list[Literal["yx", "zx", "zy"]] = Field(
+        ["yx"], min_length=1, description="z-stacks: planes the network runs on, averaged "
+                                          "(cellscale segment --views).")
 
     def _prepare(self, job: Job) -> tuple[Any, list[int], list[str]]:
         from cellscale.segment import select_channels
@@ -196,11 +206,10 @@ class SegmentStep(Step):
                 f"{self.model!r} is not one (use cellscale segment for it)")
         card = _card(self.model)
         image = open_image(job.ref)
-        if "z" in image.axes:
-            raise InvalidImageError(f"{job.ref.path}: the engine segments 2-D planes; got axes "
-                                    f"{image.axes!r} with a z axis")
         channels = select_channels(image, list(card.inputs.channels), self.channels,
                                    model=f"model {card.name!r}")
+        if is_volume(image):  # z-stacks: nuclei in 3-D, whole (cellscale.engine._volume_step)
+            return card, channels, check_volume(self, card, image, channels)
         objects = card.objects()
         compartments = list(self.compartments or objects)
         bad = [c for c in compartments if c not in objects]
@@ -231,6 +240,9 @@ class SegmentStep(Step):
 
         card, channels, compartments = self._prepare(job)
         image = open_image(job.ref)
+        if is_volume(image):
+            run_volume(self, job, card, channels)
+            return
         if "t" in image.axes:
             self._run_movie(job, card, channels, compartments)
             return
