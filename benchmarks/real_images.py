@@ -414,6 +414,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=RESULTS / "real_images.json")
     p.add_argument("--overlay-dir", type=Path, default=RESULTS / "real")
     p.add_argument("--no-overlays", action="store_true")
+    p.add_argument("--compare", type=Path, default=None,
+                   help="an earlier JSON of this benchmark: print its counts beside this run's")
     p.add_argument("--label", default="", help="what this run is, written into the JSON "
                    "(e.g. 'before: shipped model of commit abc123')")
     args = p.parse_args(argv)
@@ -466,6 +468,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(payload, indent=2))
     print()
     print(markdown_table(rows))
+    print()
+    before = json.loads(args.compare.read_text())["rows"] if args.compare else None
+    print(summary_table(rows, before))
     for s in SKIPPED:
         print(f"skipped: {s.name} -- {s.why}")
     for line in absent:
@@ -488,6 +493,60 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             r.get("agreement_f1_05"), r.get("agreement_with_classical_f1_05"),
             r["median_diameter"], r["estimated_diameter"],
             r["confidence"], r["seconds"])) + " |")
+    return "\n".join(lines)
+
+
+def group_of(row: dict[str, Any]) -> str:
+    """Summary group: BBBC007's 14 images pooled, each movie's frames pooled."""
+    return "bbbc007" if row["image"].startswith("bbbc007_") else row["image"]
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per (group, model): summed counts, mean agreement F1 and median diameter over planes."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in rows:
+        g = out.setdefault((group_of(r), r["model"]), {"planes": 0, "n": 0, "small": 0, "ref": None,
+                                                      "f1": [], "d": [], "est": [], "conf": []})
+        g["planes"] += 1
+        g["n"] += r["n_objects"]
+        g["small"] += r["n_small"]
+        if "n_reference" in r:
+            g["ref"] = (g["ref"] or 0) + r["n_reference"]
+            g["f1"].append(r["agreement_f1_05"])
+        if r["median_diameter"] is not None:
+            g["d"].append(r["median_diameter"])
+        if r.get("estimated_diameter") is not None:
+            g["est"].append(r["estimated_diameter"])
+        if r.get("confidence") is not None:
+            g["conf"].append(r["confidence"])
+    for g in out.values():
+        g["f1"] = round(float(np.mean(g["f1"])), 3) if g["f1"] else None
+        g["d"] = round(float(np.median(g["d"])), 1) if g["d"] else None
+        g["est"] = round(float(np.median(g["est"])), 1) if g["est"] else None
+        g["conf"] = round(float(np.mean(g["conf"])), 2) if g["conf"] else None
+    return out
+
+
+def summary_table(rows: list[dict[str, Any]], before: list[dict[str, Any]] | None = None) -> str:
+    """Counts per image group and model; with ``before``, before -> after."""
+    now = summarise(rows)
+    old = summarise(before) if before is not None else {}
+
+    def pair(key: tuple[str, str], field: str) -> str:
+        a = now.get(key, {}).get(field)
+        if not old:
+            return "-" if a is None else str(a)
+        b = old.get(key, {}).get(field)
+        return f"{'-' if b is None else b} → {'-' if a is None else a}"
+
+    lines = ["| image (planes) | model | objects | under ½ the median diameter | reference objects "
+             "| mean F1@0.5 vs reference | median d px | estimated d px | mean confidence |",
+             "|" + "---|" * 9]
+    for key in dict.fromkeys([*old, *now]):
+        planes = (now.get(key) or old[key])["planes"]
+        lines.append(f"| {key[0]} ({planes}) | {key[1]} | {pair(key, 'n')} | {pair(key, 'small')} "
+                     f"| {pair(key, 'ref')} | {pair(key, 'f1')} | {pair(key, 'd')} "
+                     f"| {pair(key, 'est')} | {pair(key, 'conf')} |")
     return "\n".join(lines)
 
 
