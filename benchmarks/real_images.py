@@ -38,7 +38,11 @@ Usage::
 
     python benchmarks/real_images.py --real-dir DIR [--out benchmarks/results/real_images.json]
         [--overlay-dir benchmarks/results/real] [--models nuclei nuclei@hand classical]
-        [--threads 1] [--no-overlays]
+        [--only bbbc007_A9 hela] [--threads 1] [--no-overlays]
+        [--compare benchmarks/results/real_images_before.json] [--label "what this run is"]
+
+Prints one line per image and model, a markdown table of all rows and one of
+counts per image group (before -> after with ``--compare``), and writes the JSON.
 """
 
 from __future__ import annotations
