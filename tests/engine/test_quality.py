@@ -120,3 +120,23 @@ def test_no_segment_step_no_columns_no_record_no_flag():
     assert list(table.obs.columns) == []
     assert image_quality({}) is None and flags(None) == []
     assert flags({"confidence": None, "warnings": []}) == []
+
+
+@pytest.mark.slow  # a movie through segment, track and measure on the cluster
+def test_a_movies_rows_carry_their_frames_estimate(client, tmp_path):
+    from cellscale.data import simulate_movie
+
+    movie = write_image(simulate_movie(shape=(160, 160), n_frames=3, seed=4).image,
+                        tmp_path / "mov.ome.zarr")
+    report = run_pipeline([movie], tmp_path / "res.zarr", client=client)
+    assert report.ok, report.failed
+    record = report.estimates["mov"]
+    frames = record["frames"]
+    assert len(frames) == 3 and record["n_objects"] == report.n_objects["mov"]
+    obs = open_store(report.store).table("mov").obs
+    t = obs["t"].to_numpy(int)
+    for column, key in (("segment_confidence", "confidence"), ("segment_diameter", "diameter")):
+        expected = np.array([np.nan if f[key] is None else f[key] for f in frames])[t]
+        np.testing.assert_allclose(obs[column].to_numpy(float), expected, err_msg=column)
+    assert np.isfinite(obs["segment_diameter"]).all()  # the default pipeline estimates it
+    assert open_store(report.store).config["images"]["mov"]["quality"] == record
