@@ -5,7 +5,8 @@
 #
 # DATA (default /tmp/cellscale-training) holds the simulated sets; RUNS
 # (default /tmp/cellscale-runs) the training runs. Each model trains for the
-# wall-time budget in its recipe (training/<name>.json, 38 min on 2 CPU cores),
+# wall-time budget in its recipe (training/<name>.json, 38-40 min on CPU cores;
+# nuclei: the specialist nuclei_base.json, then the generalist nuclei.json from it),
 # is scored on the held-out set and copied into src/cellscale/models/weights/
 # as NAME.onnx (network), NAME.json (card) and NAME.pt (weights for fine-tuning).
 set -euo pipefail
@@ -24,9 +25,21 @@ train() {  # name, simulator kind
     cp "$RUNS/$name/$name.onnx" "$RUNS/$name/$name.json" "$RUNS/$name/$name.pt" "$WEIGHTS/"
 }
 
+nuclei() {  # the specialist (nuclei_base.json), then fine-tuned on the generalist set too
+    python training/make_data.py nuclei "$DATA/nuclei"
+    python training/make_data.py generalist "$DATA/generalist"
+    python training/train.py training/nuclei_base.json \
+        --data "$DATA/nuclei/train" --test-data "$DATA/nuclei/test" --out "$RUNS/nuclei_base" --no-progress
+    python training/train.py training/nuclei.json --from-model "$RUNS/nuclei_base/nuclei.pt" \
+        --data "$DATA/nuclei/train" "$DATA/generalist/train" \
+        --test-data "$DATA/nuclei/test" --out "$RUNS/nuclei" --no-progress
+    mkdir -p "$WEIGHTS"
+    cp "$RUNS/nuclei/nuclei.onnx" "$RUNS/nuclei/nuclei.json" "$RUNS/nuclei/nuclei.pt" "$WEIGHTS/"
+}
+
 case "$which" in
-    nuclei) train nuclei nuclei ;;
+    nuclei) nuclei ;;
     cells) train cells tissue ;;
-    all) train nuclei nuclei; train cells tissue ;;
+    all) nuclei; train cells tissue ;;
     *) echo "usage: $0 [nuclei|cells|all]" >&2; exit 2 ;;
 esac

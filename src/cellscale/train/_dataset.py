@@ -22,7 +22,7 @@ from cellscale.errors import InputNotFoundError, InvalidImageError
 from cellscale.io._dataset import find_pairs
 from cellscale.segment._normalise import normalise
 from cellscale.segment._targets import centre_from_labels, maps_from_labels
-from cellscale.train._augment import AugmentOptions, random_patch
+from cellscale.train._augment import AugmentOptions, patch_weight, random_patch
 
 __all__ = ["PERCENTILES", "Item", "PatchSampler", "load_items", "normalise"]
 
@@ -146,7 +146,7 @@ class PatchSampler:
         self.items = items
         self.patch_size = patch_size
         self.options = options
-        area = np.array([it.image.shape[1] * it.image.shape[2] for it in items], float)
+        area = np.array([patch_weight(it, options) for it in items], float)
         self.weights = area / area.sum()
 
     def batch(self, rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
