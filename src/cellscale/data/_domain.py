@@ -116,24 +116,26 @@ def draw_domain_columns(table: pd.DataFrame, p: dict[str, Any], seed: int) -> pd
     see :mod:`cellscale.data._features`), ``cytoplasm`` (level of the unlabelled
     cytoplasm, relative to a typical nucleus) and ``cytoplasm_reach`` (pixels
     beyond the nucleus), and multiplies ``brightness`` by a factor drawn
-    log-uniformly within ``brightness_range`` (its square root either side of 1).
-    Bent nuclei are made elongated (long/short axis >= 1.8).
+    in 1 .. ``brightness_range`` as ``range ** (u**2)`` (``u`` uniform): the dimmest
+    nuclei are as bright as a typical nucleus (so the SNR holds for them), most
+    stay within the range's square root and a tail is up to that many times
+    brighter (the camera may clip them).
+    Bent nuclei are made elongated (long/short axis >= 1.5).
     """
     n = len(table)
     rng = np.random.default_rng([seed & 0xFFFFFFFF, 0xD0A2])
     t = table.copy()
     inter = (t["kind"].astype(str) == "interphase").to_numpy()
     r = t["radius"].to_numpy(float)
-    half_log = 0.5 * np.log(p["brightness_range"])
-    spread = np.exp(rng.uniform(-half_log, half_log, n))
+    spread = np.exp(np.log(p["brightness_range"]) * rng.random(n) ** 2)
     t["brightness"] = (t["brightness"].to_numpy(float) * spread).astype(np.float32)
     u = rng.random(n)
     bent = inter & (u < p["bent_fraction"])
     lobed = inter & ~bent & (u < p["bent_fraction"] + p["lobed_fraction"])
-    bend = np.where(bent, rng.uniform(0.2, 0.6, n) * rng.choice([-1.0, 1.0], n), 0.0)
+    bend = np.where(bent, rng.uniform(0.15, 0.5, n) * rng.choice([-1.0, 1.0], n), 0.0)
     t["elongation"] = np.where(
         bent,
-        np.maximum(t["elongation"].to_numpy(float), rng.uniform(1.8, 3.5, n)),
+        np.maximum(t["elongation"].to_numpy(float), rng.uniform(1.5, 2.8, n)),
         t["elongation"].to_numpy(float),
     )
     t["bend"] = bend.astype(np.float32)

@@ -27,7 +27,8 @@ illumination           uneven 0 .. 0.4 (relative std); vignetting 0 .. 0.6;
 noise                  SNR 3 .. 200 (log-uniform)
 camera                 sCMOS 16-bit (55%), EMCCD 16-bit (20%, gain 50 .. 500),
                        8-bit (25%, half of them JPEG-compressed at quality 20 .. 95)
-saturation             clipped in 35% of images at 0.8 .. 6 x a typical nucleus
+saturation             clipped in 35% of images at 0.8 .. 6 x sqrt(brightness spread) x the
+                       dimmest nuclei (the bright tail clips)
 =====================  ===================================================================
 
 :data:`REGIMES` name test sets that fix one factor at its hard end (diameter
@@ -83,7 +84,7 @@ REGIMES: dict[str, Draw] = {
     "d96-150": _band(96.0, 150.0),
     "brightness": lambda rng: {
         "brightness_range": _log(rng, 30.0, 100.0),
-        "saturation": _log(rng, 1.0, 4.0),
+        "saturation": _log(rng, 0.7, 2.0),
         "mitotic_fraction": rng.uniform(0.05, 0.15),
     },
     "texture": lambda rng: {
@@ -185,5 +186,8 @@ def generalist_options(seed: int, *, regime: str | None = None) -> dict[str, Any
         kw.update(REGIMES[regime](rng))
     if kw["camera"] != "emccd":
         kw["em_gain"] = None
+    if kw["saturation"] is not None and kw["brightness_range"] is not None:
+        # Clip relative to the spread: the bright tail, not every nucleus.
+        kw["saturation"] *= float(np.sqrt(kw["brightness_range"]))
     kw["shape"] = (generalist_side(kw["diameter"], rng),) * 2
     return {k: (float(v) if isinstance(v, np.floating) else v) for k, v in kw.items()}

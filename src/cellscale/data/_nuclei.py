@@ -73,8 +73,9 @@ class NucleiOptions(SimulationOptions):
     # Domain randomisation (see cellscale.data._domain). None = off: the image is
     # exactly what the simulator drew before these options existed.
     brightness_range: float | Range | None = None
-    """Ratio of the brightest to the dimmest nucleus from a per-nucleus factor drawn
-    log-uniformly (1 .. 1000; 100 puts dim nuclei beside saturated ones)."""
+    """Ratio of the brightest to the dimmest nucleus: a per-nucleus factor
+    ``range ** (u**2)`` in 1 .. this (1 .. 1000; most nuclei dim, a tail bright), so the
+    dimmest keep the image's SNR and 100 puts dim nuclei beside saturated ones."""
     texture: float | Range | None = None
     """Chromatin texture contrast (0 .. 6; 0.5 smooth, 1 typical, 4 heavy, clumpy);
     default drawn log-uniformly in 0.6 .. 2."""
@@ -209,6 +210,10 @@ def resolve_nuclei_options(opts: NucleiOptions) -> dict[str, Any]:
         if opts.dtype == "uint8" and p["saturation"] is not None:
             # An 8-bit export scaled so that the clipping level lands on 255.
             p["gain"] = (255.0 - p["offset"]) / (p["photons"] * p["saturation"])
+        elif opts.dtype == "uint8" and p["brightness_range"] > 1.0:
+            # Scaled so that the brightest nuclei fit, the dimmest kept >= 8 counts.
+            fit = 0.9 * (255.0 - p["offset"]) / (p["photons"] * p["brightness_range"] * 2.0)
+            p["gain"] = max(fit, 8.0 / p["photons"])
         if opts.camera == "emccd":
             # The SNR counts the doubled shot-noise variance; read noise after the
             # register (20-80 e-) is small against the multiplied signal. The ADC
