@@ -19,11 +19,12 @@ brightness spread      max/min ratio 1 .. 3 (40%) or 3 .. 100 (60%), log-uniform
 texture                chromatin contrast 0.3 .. 3 (log-uniform); fine bright speckles
                        in 50% (0.3 .. 3); extra nucleoli in 60% (contrast -0.9 dark ..
                        +2 bright); vacuoles (dark holes) in 30% (5 .. 50% of nuclei)
-out of focus           0 .. 50% of nuclei defocused; haze 0 .. 0.3
+optics                 PSF sigma 0.7 .. min(3, 0.1 x diameter) px (log-uniform); 0 .. 50%
+                       of nuclei defocused; haze 0 .. 0.3
 cytoplasm              unlabelled cytoplasm/autofluorescence in 50% (0.02 .. 0.5 of a
                        typical nucleus, log-uniform)
 illumination           uneven 0 .. 0.4 (relative std); vignetting 0 .. 0.6;
-                       background 0.005 .. 0.5 (log-uniform)
+                       background 0.005 .. 0.8 (log-uniform)
 noise                  SNR 3 .. 200 (log-uniform)
 camera                 sCMOS 16-bit (55%), EMCCD 16-bit (20%, gain 50 .. 500),
                        8-bit (25%, half of them JPEG-compressed at quality 20 .. 95)
@@ -163,7 +164,7 @@ def generalist_options(seed: int, *, regime: str | None = None) -> dict[str, Any
         "apoptotic_fraction": rng.uniform(0.0, 0.05),
         "defocus_fraction": rng.uniform(0.0, 0.5),
         "snr": _log(rng, 3.0, 200.0),
-        "background": _log(rng, 0.005, 0.5),
+        "background": _log(rng, 0.005, 0.8),
         "vignetting": rng.uniform(0.0, 0.6),
         "haze": rng.uniform(0.0, 0.3),
         "brightness_range": _log(rng, 1.0, 3.0) if on(0.4) else _log(rng, 3.0, 100.0),
@@ -184,6 +185,8 @@ def generalist_options(seed: int, *, regime: str | None = None) -> dict[str, Any
     }
     if regime is not None:
         kw.update(REGIMES[regime](rng))
+    # PSF from crisp (high-NA objective, speckles of 2 px in 70-px nuclei) to soft.
+    kw["psf_sigma"] = _log(rng, 0.7, float(np.clip(0.1 * kw["diameter"], 0.8, 3.0)))
     if kw["camera"] != "emccd":
         kw["em_gain"] = None
     if kw["saturation"] is not None and kw["brightness_range"] is not None:
