@@ -29,7 +29,7 @@ def test_shipped_nuclei_model_segments_simulated_stacks() -> None:
     for sample in _stacks():
         labels = seg(sample.image)
         assert labels.shape == sample.image.shape and labels.dtype == np.uint32
-        assert seg.warnings == []  # the z step came from the image's pixel sizes
+        assert not any("z step" in w for w in seg.warnings)  # from the image's pixel sizes
         results.append(match_instances(sample.labels["nuclei"], labels))
     pooled = aggregate(results)
     assert pooled.f1_at(0.5) >= 0.8

@@ -103,7 +103,7 @@ def _segment_volume_task(spec: _VolumeSpec, _index: int) -> dict[str, Any]:
     import zarr
 
     from cellscale.engine._job import open_image
-    from cellscale.engine._segment_step import _model
+    from cellscale.engine._segment_step import _estimate_record, _model
     from cellscale.segment._volume import segment_volume
 
     image = open_image(spec.ref)
@@ -111,12 +111,12 @@ def _segment_volume_task(spec: _VolumeSpec, _index: int) -> dict[str, Any]:
         image = image.isel(t=0)
     data = image.data[list(spec.channels)] if "c" in image.axes else image.data[None]
     block = np.asarray(data.compute() if hasattr(data, "compute") else data)
-    labels, scale, size = segment_volume(
+    labels, found = segment_volume(
         _model(spec.model), block, compartment="nuclei", diameter=spec.diameter,
         pixel_size=spec.pixel_size, anisotropy=spec.anisotropy, views=spec.views,
         tile_size=spec.tile_size, batch_size=spec.batch_size, source=spec.ref.path)
     zarr.open_array(spec.path, mode="r+")[...] = labels
-    return {"count": int(labels.max()), "scale": scale, "diameter": size}
+    return {"count": int(labels.max()), "estimate": _estimate_record(found)}
 
 
 def run_volume(step: Any, job: Any, card: Any, channels: list[int]) -> None:
@@ -145,9 +145,9 @@ def run_volume(step: Any, job: Any, card: Any, channels: list[int]) -> None:
                        step.pixel_size or sizes.get("x"), anisotropy, tuple(step.views),
                        step.tile_size, step.batch_size)
     (result,) = job.map(_partial(spec), [0])
-    job.extras["segment_estimate"] = {"scale": float(result["scale"]),
-                                      "diameter": result["diameter"], "confidence": None,
-                                      "warnings": warnings}
+    estimate = result["estimate"]
+    estimate["warnings"] = warnings + estimate["warnings"]
+    job.extras["segment_estimate"] = estimate
     job.extras["segment_volume"] = {"shape": list(shape), "anisotropy": anisotropy,
                                     "views": list(step.views)}
     job.labels["nuclei"] = LabelLayer("nuclei", path, [result["count"]], [0])

@@ -85,8 +85,9 @@ def segment_stack(segmenter: Any, image: Any, *, axes: str | None = None, out: A
                   start: float | None = None) -> np.ndarray:
     """Segment a z-stack with a :class:`~cellscale.segment.Segmenter`'s model and options.
 
-    Sets the segmenter's ``scale``, ``estimated_diameter``, ``warnings`` and
-    ``timings`` as a 2-D call does; ``confidence`` stays None.
+    Sets the segmenter's ``scale``, ``estimated_diameter``, ``confidence``
+    (of the 2-D estimate on the brightest planes; None with a given diameter),
+    ``warnings`` and ``timings`` as a 2-D call does.
 
     Returns
     -------
@@ -133,13 +134,14 @@ def segment_stack(segmenter: Any, image: Any, *, axes: str | None = None, out: A
     data = np.asarray(data.compute() if hasattr(data, "compute") else data)
     segmenter.timings["normalise"] += time.perf_counter() - t0
     pixel = segmenter.pixel_size or img.pixel_size.get("x")
-    labels, scale, size = segment_volume(
+    labels, found = segment_volume(
         segmenter.model, data, compartment=segmenter.compartment, diameter=segmenter.diameter,
         pixel_size=pixel, anisotropy=anisotropy, views=views, tile_size=segmenter.tile_size,
         overlap=segmenter.overlap, batch_size=segmenter.batch_size, timings=segmenter.timings,
         source=str(img.source or ""))
-    segmenter.scale, segmenter.estimated_diameter = scale, size
-    segmenter.warnings = [warning] if warning else []
+    segmenter.scale, segmenter.estimated_diameter = found.scale, found.diameter
+    segmenter.confidence = found.confidence
+    segmenter.warnings = ([warning] if warning else []) + list(found.warnings)
     segmenter.timings["total"] = time.perf_counter() - start
     if out is not None:
         out[...] = labels

@@ -8,10 +8,9 @@ in 3-D:
    the card's percentiles of a regular subsample of the *whole* stack
    (:func:`~cellscale.segment.percentile_range`); the xy resize factor
    comes from the card's pixel size, a given ``diameter`` (xy pixels) or,
-   for ``diameter="auto"``, from the objects a first pass finds on the
-   :data:`ESTIMATE_PLANES` brightest planes (their cross-sections, so it
-   leans small; :func:`~cellscale.segment._scale.scale_for` only resizes
-   outside 12-30 px).
+   for ``diameter="auto"``, from the 2-D estimate on the
+   :data:`ESTIMATE_PLANES` brightest planes (:func:`estimate_size`; passes
+   at several scales, as in 2-D, and a confidence from a flipped pass).
 2. **Maps** (:func:`volume_maps`): the network runs on every xy plane
    (:func:`~cellscale.segment._core.network_maps`, blended tiles). With
    ``views=("yx", "zx", "zy")`` the stack is also resampled along z to
@@ -37,20 +36,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from cellscale.errors import InvalidArgumentError, InvalidImageError
 from cellscale.segment._core import fixed_scale, network_maps
+from cellscale.segment._estimate import Estimate
 from cellscale.segment._normalise import MAX_SAMPLES, apply_ranges, percentile_range
 from cellscale.segment._postprocess import CENTRE_MIN_DISTANCE, relabel_sequential
-from cellscale.segment._scale import median_diameter_of, rescale_image, resize_labels, scale_for
+from cellscale.segment._scale import rescale_image, resize_labels
 from cellscale.segment._tiling import default_overlap
 
-__all__ = ["ESTIMATE_PLANES", "MIN_SIZE_PLANES", "PEAK_MIN", "SEED_SPACING", "SMOOTH", "VIEWS", "CROSS_SECTION",
-           "Z_FRACTION", "estimate_diameter", "instances_from_maps_3d", "segment_volume", "trim_columns",
-           "volume_bytes", "volume_maps"]
+__all__ = ["CROSS_SECTION", "ESTIMATE_PLANES", "MIN_SIZE_PLANES", "PEAK_MIN", "SEED_SPACING",
+           "SMOOTH", "VIEWS", "Z_FRACTION", "estimate_size", "instances_from_maps_3d",
+           "segment_volume", "tidy_objects", "trim_columns", "volume_bytes", "volume_maps"]
 
 #: Planes a first pass for ``diameter="auto"`` runs on (those with most signal).
 ESTIMATE_PLANES = 4
@@ -112,7 +113,8 @@ def instances_from_maps_3d(
     intensity / 2)`` in the mask, and each object then keeps, in each xy
     column, the voxels at least :data:`Z_FRACTION` of the column's brightest
     (above background), which puts its ends where its z profile falls
-    (:func:`trim_columns`). Without them, seeds are the 3-D components of
+    (:func:`trim_columns`), and keeps its largest part, holes filled
+    (:func:`tidy_objects`). Without them, seeds are the 3-D components of
     ``centre > seed_threshold & distance >``
     :data:`~cellscale.segment._postprocess.CENTRE_MIN_DISTANCE`, as in 2-D;
     per-plane maps join nuclei stacked in z that way, which the peaks avoid.
@@ -171,7 +173,7 @@ def instances_from_maps_3d(
                                      float(anisotropy))
         labels = watershed(surface, seeds, mask=mask)
         labels = trim_columns(labels, intensity, background=_background(intensity, fg))
-        return relabel_sequential(labels, min_size=int(min_size))
+        return relabel_sequential(tidy_objects(labels), min_size=int(min_size))
     if centre is None:
         seed_mask = mask & (dist > seed_threshold)
     else:
@@ -217,6 +219,45 @@ def _background(intensity: np.ndarray, foreground: np.ndarray) -> float:
     """Median intensity where the network sees background (0 when it sees none)."""
     outside = foreground < 0.1
     return float(np.median(intensity[outside])) if outside.any() else 0.0
+
+
+#: 4-connectivity within a plane and none across planes: holes are filled plane by plane.
+_PLANE = np.array([[[0, 0, 0], [0, 0, 0], [0, 0, 0]],
+                   [[0, 1, 0], [1, 1, 1], [0, 1, 0]],
+                   [[0, 0, 0], [0, 0, 0], [0, 0, 0]]], bool)
+
+
+def tidy_objects(labels: np.ndarray) -> np.ndarray:
+    """Keep each object's largest 6-connected part, with its holes filled (in 3-D, then per plane).
+
+    Trimming columns (:func:`trim_columns`) can leave an object's dim
+    outskirts as separate bits (out-of-focus light in other planes) and
+    holes where a dark nucleolus sat; neither is part of a nucleus.
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (z, y, x)
+
+    Returns
+    -------
+    ndarray of int64, shape (z, y, x)
+        Not renumbered; an object's holes are filled only where no other object is.
+    """
+    from scipy import ndimage as ndi
+
+    lab = np.asarray(labels).astype(np.int64, copy=False)
+    out = np.zeros(lab.shape, np.int64)
+    for index, box in enumerate(ndi.find_objects(lab), start=1):
+        if box is None:
+            continue
+        mine = lab[box] == index
+        parts, n = ndi.label(mine)
+        if n > 1:
+            mine = parts == 1 + int(np.argmax(np.bincount(parts.ravel())[1:]))
+        mine = ndi.binary_fill_holes(ndi.binary_fill_holes(mine), structure=_PLANE)
+        mine &= (lab[box] == 0) | (lab[box] == index)
+        out[box][mine] = index
+    return out
 
 
 def trim_columns(labels: np.ndarray, intensity: np.ndarray, *, background: float = 0.0,
@@ -343,30 +384,32 @@ def volume_maps(model: Any, data: np.ndarray, *, compartment: str, anisotropy: f
 
 
 # -- the stack -------------------------------------------------------------------------------
-def estimate_diameter(model: Any, norm: np.ndarray, compartment: str, *, tile_size: int = 1024,
-                      overlap: int | None = None, batch_size: int = 4) -> float | None:
-    """Median xy diameter (pixels) of the objects a 2-D pass finds on the brightest planes.
+def estimate_size(model: Any, norm: np.ndarray, compartment: str, *, tile_size: int = 1024,
+                  overlap: int | None = None, batch_size: int = 4) -> Estimate:
+    """Diameter, resize factor and confidence from the :data:`ESTIMATE_PLANES` brightest planes.
 
-    The :data:`ESTIMATE_PLANES` planes of ``norm`` (``(c, z, y, x)``,
-    normalised) with most signal are segmented in 2-D; their objects are
-    cross-sections, which are smaller than the nuclei's widest, so the median
-    equivalent diameter is divided by :data:`CROSS_SECTION`. None with fewer
-    than 5 objects.
+    The planes of ``norm`` (``(c, z, y, x)``, normalised) with most signal go
+    through the 2-D estimate (:func:`~cellscale.segment._core.assess`: passes
+    at several scales, so large nuclei cut into pieces at the image's own
+    scale are recognised, and a flipped pass for the confidence). Their
+    objects are cross-sections, smaller than the nuclei's widest, so the
+    diameter returned is the 2-D estimate over :data:`CROSS_SECTION`; the
+    scale is the 2-D one.
     """
-    from cellscale.segment._postprocess import decode_maps
+    from cellscale.segment._core import Settings, assess, object_areas, region_labels
 
+    if overlap is None:
+        card = model.card
+        overlap = default_overlap(card.inputs.diameter_range[1], card.inputs.size_multiple)
     signal = np.clip(norm, 0.0, 1.0).sum(axis=0).mean(axis=(1, 2))
     planes = sorted(np.argsort(-signal, kind="stable")[:ESTIMATE_PLANES].tolist())
-    areas = []
-    for z in planes:
-        if not norm[:, z].any():
-            continue
-        maps = volume_maps(model, norm[:, z:z + 1], compartment=compartment, anisotropy=1.0,
-                           tile_size=tile_size, overlap=overlap, batch_size=batch_size)
-        labels = decode_maps({k: v[0] for k, v in maps.items()}, model.card.postprocess)
-        areas.append(np.bincount(labels.ravel())[1:])
-    found = median_diameter_of(np.concatenate(areas)) if areas else None
-    return None if found is None else found / CROSS_SECTION
+    blocks = [norm[:, z] for z in planes if norm[:, z].any()]
+    settings = Settings((compartment,), ((0.0, 1.0),) * norm.shape[0], 1.0, tile_size, overlap,
+                        batch_size)
+    first = [object_areas(region_labels(model, b, settings)[compartment]) for b in blocks]
+    found = assess(model, blocks, settings, kind=compartment, first_areas=first)
+    size = None if found.diameter is None else found.diameter / CROSS_SECTION
+    return Estimate(found.scale, size, found.confidence, found.warnings)
 
 
 def segment_volume(
@@ -383,7 +426,7 @@ def segment_volume(
     batch_size: int = 4,
     timings: Timings | None = None,
     source: str = "",
-) -> tuple[np.ndarray, float, float | None]:
+) -> tuple[np.ndarray, Estimate]:
     """Segment nuclei in a 3-D stack with a 2-D network (see the module's description).
 
     Parameters
@@ -413,11 +456,11 @@ def segment_volume(
     -------
     labels : ndarray of uint32, shape (z, y, x)
         0 = background; objects numbered 1 .. n.
-    scale : float
-        The xy resize factor used.
-    diameter : float or None
-        The nuclei's xy diameter in pixels: ``diameter`` when a number, else
-        the estimate (:func:`estimate_diameter`); None when too few objects.
+    estimate : Estimate
+        The xy resize factor used; the nuclei's xy diameter in pixels
+        (``diameter`` when a number, else :func:`estimate_size`'s, None with
+        too few objects); the 2-D flip confidence and warnings of the
+        estimate (None and none when ``diameter`` is given).
     """
     t0 = time.perf_counter()
     data = np.asarray(stack)
@@ -439,17 +482,19 @@ def segment_volume(
     shape = norm.shape[1:]
     if not norm.any():
         _add(timings, "normalise", t0)
-        return np.zeros(shape, np.uint32), 1.0, None
+        return np.zeros(shape, np.uint32), Estimate(1.0)
     scale = fixed_scale(card, diameter=diameter, pixel_size=pixel_size)
     _add(timings, "normalise", t0)
-    size = float(diameter) if isinstance(diameter, (int, float)) else None
-    if size is None:  # seeds need the objects' size even when the stack is not resized
+    found = Estimate(1.0 if scale is None else scale,
+                     float(diameter) if isinstance(diameter, (int, float)) else None)
+    if found.diameter is None:  # seeds need the objects' size even when the stack is not resized
         t0 = time.perf_counter()
-        size = estimate_diameter(model, norm, compartment, tile_size=tile_size, overlap=overlap,
-                                 batch_size=batch_size)
-        _add(timings, "network", t0)
-    if scale is None:
-        scale = 1.0 if size is None else scale_for(size)
+        found = estimate_size(model, norm, compartment, tile_size=tile_size, overlap=overlap,
+                              batch_size=batch_size)
+        if scale is not None:  # a size from the card's pixel size, or never resized
+            found = replace(found, scale=scale)
+        _add(timings, "estimate", t0)
+    scale, size = found.scale, found.diameter
     t0 = time.perf_counter()
     if scale != 1.0:
         norm = np.stack([rescale_image(norm[:, z], scale) for z in range(shape[0])], axis=1)
@@ -469,4 +514,4 @@ def segment_volume(
     if scale != 1.0:
         labels = relabel_sequential(np.stack([resize_labels(p, shape[1:]) for p in labels]))
     _add(timings, "postprocess", t0)
-    return labels.astype(np.uint32, copy=False), float(scale), size
+    return labels.astype(np.uint32, copy=False), replace(found, scale=float(scale))
