@@ -54,6 +54,8 @@ DOMAIN_COLUMNS = (
     "holes",
     "cytoplasm",
     "cytoplasm_reach",
+    "cytoplasm_shift",
+    "cytoplasm_angle",
 )
 _LOG = {"brightness_range", "saturation", "em_gain", "speckle", "cytoplasm"}
 
@@ -114,8 +116,10 @@ def draw_domain_columns(table: pd.DataFrame, p: dict[str, Any], seed: int) -> pd
 
     Adds ``bend``, ``lobes``, ``speckle``, ``nucleoli``, ``holes`` (0 = none;
     see :mod:`cellscale.data._features`), ``cytoplasm`` (level of the unlabelled
-    cytoplasm, relative to a typical nucleus) and ``cytoplasm_reach`` (pixels
-    beyond the nucleus), and multiplies ``brightness`` by a factor drawn
+    cytoplasm, relative to a typical nucleus), ``cytoplasm_reach`` (pixels
+    beyond the nucleus), ``cytoplasm_shift`` and ``cytoplasm_angle`` (the cell
+    reaches ``1 + shift`` times further on the side of ``angle``, radians: the
+    nucleus lies off-centre in its cell), and multiplies ``brightness`` by a factor drawn
     in 1 .. ``brightness_range`` as ``range ** (u**2)`` (``u`` uniform): the dimmest
     nuclei are as bright as a typical nucleus (so the SNR holds for them), most
     stay within the range's square root and a tail is up to that many times
@@ -152,7 +156,9 @@ def draw_domain_columns(table: pd.DataFrame, p: dict[str, Any], seed: int) -> pd
     rel = t["brightness"].to_numpy(float) / max(float(np.median(t["brightness"])), 1e-6) if n else 1
     level = p["cytoplasm"] * np.exp(rng.normal(0.0, 0.5, n)) * np.sqrt(rel)
     t["cytoplasm"] = np.where(p["cytoplasm"] > 0, level, 0.0).astype(np.float32)
-    t["cytoplasm_reach"] = (r * rng.uniform(0.4, 1.6, n)).astype(np.float32)
+    t["cytoplasm_reach"] = (r * rng.uniform(0.5, 2.0, n)).astype(np.float32)
+    t["cytoplasm_shift"] = rng.uniform(0.0, 0.8, n).astype(np.float32)
+    t["cytoplasm_angle"] = rng.uniform(0.0, 2 * np.pi, n).astype(np.float32)
     return t
 
 
@@ -160,7 +166,8 @@ def cytoplasm_halo(cells: pd.DataFrame) -> int:
     """Context (pixels) :func:`add_cytoplasm` needs around a window."""
     if len(cells) == 0 or "cytoplasm" not in cells or not (cells["cytoplasm"] > 0).any():
         return 0
-    return int(np.ceil(float(cells["cytoplasm_reach"].max()) * 1.3)) + 2
+    far = cells["cytoplasm_reach"] * (1.0 + cells["cytoplasm_shift"])
+    return int(np.ceil(float(far.max()) * 1.4)) + 2
 
 
 def add_cytoplasm(
@@ -175,7 +182,8 @@ def add_cytoplasm(
 ) -> np.ndarray:
     """Add the unlabelled cytoplasm/autofluorescence signal around nuclei to ``clean``.
 
-    Each pixel within a nucleus' ``cytoplasm_reach`` (wobbling by up to 30%
+    Each pixel within a nucleus' ``cytoplasm_reach`` (longer by up to
+    ``cytoplasm_shift`` towards ``cytoplasm_angle``, and wobbling by up to 35%
     along the outline) of its nearest nucleus gets that nucleus' ``cytoplasm``
     level, with a soft edge and a granular texture; the nuclei get it too
     (cytoplasm lies above and below them). Labels are not changed. The grain
@@ -184,12 +192,15 @@ def add_cytoplasm(
     n = int(labels.max())
     if n == 0 or "cytoplasm" not in cells:
         return clean
-    level = np.zeros(n + 1, np.float32)
-    reach = np.zeros(n + 1, np.float32)
     lab = cells["label"].to_numpy()
     ok = lab <= n
-    level[lab[ok]] = cells["cytoplasm"].to_numpy(np.float32)[ok]
-    reach[lab[ok]] = cells["cytoplasm_reach"].to_numpy(np.float32)[ok]
+
+    def lut(column: str, shift: float = 0.0) -> np.ndarray:
+        out = np.zeros(n + 1, np.float32)
+        out[lab[ok]] = cells[column].to_numpy(np.float32)[ok] - np.float32(shift)
+        return out
+
+    level, reach = lut("cytoplasm"), lut("cytoplasm_reach")
     if not level.any():
         return clean
     dist, (iy, ix) = ndi.distance_transform_edt(labels == 0, return_indices=True)
@@ -200,9 +211,14 @@ def add_cytoplasm(
     sigma = max(diameter * 0.04, 0.8)
     grain = ndi.gaussian_filter(rng.standard_normal(labels.shape, np.float32), sigma)
     grain /= max(float(grain.std()), 1e-6)
-    edge = reach[nearest] * np.clip(1.0 + 0.35 * wobble, 0.3, None)
+    cy, cx = lut("y", offset[0]), lut("x", offset[1])
+    yy, xx = np.indices(labels.shape, dtype=np.float32)
+    theta = np.arctan2(yy - cy[nearest], xx - cx[nearest])
+    toward = np.cos(theta - lut("cytoplasm_angle")[nearest])
+    eccentric = 1.0 + lut("cytoplasm_shift")[nearest] * np.clip(toward, 0.0, None)
+    edge = reach[nearest] * eccentric * np.clip(1.0 + 0.35 * wobble, 0.3, None)
     soft = np.clip((edge - dist) / np.maximum(0.15 * edge, 1.0), 0.0, 1.0)
-    cyto = level[nearest] * soft * np.clip(1.0 + 0.35 * grain, 0.2, None)
+    cyto = level[nearest] * soft * np.clip(1.0 + 0.2 * grain, 0.2, None)
     return (clean + cyto).astype(np.float32)
 
 
