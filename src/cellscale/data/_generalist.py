@@ -9,7 +9,7 @@ The ranges, per image:
 diameter               6 .. 150 px, log-uniform; cell-to-cell cv 0.1 .. 0.3
 image side             10 .. 16 diameters, clamped to 256 .. 1024 px (multiple of 32)
 density, clustering    0.03 .. 0.6 of the area (log-uniform); 0 .. 1.5
-shapes                 irregularity 0.03 .. 0.22; mean elongation 0.05 .. 1.2 (long/short
+shapes                 irregularity 0.03 .. 0.16; mean elongation 0.05 .. 1.2 (long/short
                        axis - 1); bent nuclei in 35% of images (5 .. 50% of nuclei),
                        lobed in 20% (5 .. 40%)
 touching, overlapping  overlap allowed in 35% of images (0.05 .. 0.4 of the radii, signals
@@ -159,7 +159,7 @@ def generalist_options(seed: int, *, regime: str | None = None) -> dict[str, Any
         "diameter_cv": rng.uniform(0.1, 0.3),
         "density": _log(rng, 0.03, 0.6),
         "clustering": rng.uniform(0.0, 1.5),
-        "irregularity": rng.uniform(0.03, 0.22),
+        "irregularity": rng.uniform(0.03, 0.16),
         "mitotic_fraction": rng.uniform(0.0, 0.15),
         "apoptotic_fraction": rng.uniform(0.0, 0.05),
         "defocus_fraction": rng.uniform(0.0, 0.5),
