@@ -432,7 +432,10 @@ def simulate_nuclei(
         cytoplasm level, uneven illumination, ``"emccd"`` camera and its gain,
         clipping level (relative intensity), JPEG quality (needs ``"uint8"``).
         See :class:`NucleiOptions`; with any of them on, ``cells`` also has
-        ``bend, lobes, speckle, nucleoli, holes, cytoplasm, cytoplasm_reach``.
+        ``bend, lobes, speckle, nucleoli, holes, cytoplasm, cytoplasm_reach,
+        cytoplasm_shift, cytoplasm_angle`` (see ``cellscale.data._domain``), and
+        ``brightness`` includes the spread. ``generalist_options(seed)`` draws
+        all of these per image from wide ranges.
 
     Returns
     -------
