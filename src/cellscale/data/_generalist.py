@@ -8,7 +8,8 @@ The ranges, per image:
 =====================  ===================================================================
 diameter               6 .. 150 px, log-uniform; cell-to-cell cv 0.1 .. 0.3
 image side             10 .. 16 diameters, clamped to 256 .. 1024 px (multiple of 32)
-density, clustering    0.03 .. 0.6 of the area (log-uniform); 0 .. 1.5
+density, clustering    0.03 .. 0.6 of the area (log-uniform; at least ~6 nuclei per image);
+                       clustering 0 .. 1.5
 shapes                 irregularity 0.03 .. 0.16; mean elongation 0.05 .. 1.2 (long/short
                        axis - 1); bent nuclei in 35% of images (5 .. 50% of nuclei),
                        lobed in 20% (5 .. 40%)
@@ -193,4 +194,7 @@ def generalist_options(seed: int, *, regime: str | None = None) -> dict[str, Any
         # Clip relative to the spread: the bright tail, not every nucleus.
         kw["saturation"] *= float(np.sqrt(kw["brightness_range"]))
     kw["shape"] = (generalist_side(kw["diameter"], rng),) * 2
+    # At least ~6 nuclei per image: large nuclei in a 1024 image need some density.
+    least = 6 * np.pi * (kw["diameter"] / 2) ** 2 / kw["shape"][0] ** 2
+    kw["density"] = float(np.clip(max(kw["density"], least), 0.005, 0.6))
     return {k: (float(v) if isinstance(v, np.floating) else v) for k, v in kw.items()}
