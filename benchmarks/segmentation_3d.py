@@ -12,8 +12,9 @@ network and ``diameter="auto"``:
 - ``cellscale yx+zx+zy``: the same with the network also run on xz and yz
   planes of a cubic resampling (``views=("yx", "zx", "zy")``);
 - ``2-D + stitch``: each plane segmented in 2-D on its own and the planes'
-  labels joined across z by overlap (IoU >= 0.25 with the previous plane,
-  best match first), as Cellpose's ``stitch_threshold`` does.
+  labels joined across z by overlap with the previous plane (at least half
+  the smaller object, best match first), as Cellpose's ``stitch_threshold``
+  does with IoU.
 
 Scores are 3-D: F1@0.5 and mean AP@0.5:0.95 of :func:`cellscale.metrics.match_instances`
 on the whole stack (voxel IoU), per stack and pooled.
@@ -66,8 +67,15 @@ def _shape(diameter: float, anisotropy: float) -> tuple[int, int, int]:
     return (max(8, round(depth / anisotropy)), side, side)
 
 
-def stitch_planes(segmenter: Segmenter, stack: np.ndarray, *, threshold: float = 0.25) -> np.ndarray:
-    """Each plane segmented in 2-D, labels joined across z by IoU with the previous plane."""
+def stitch_planes(segmenter: Segmenter, stack: np.ndarray, *, threshold: float = 0.5) -> np.ndarray:
+    """Each plane segmented in 2-D, labels joined across z by overlap with the previous plane.
+
+    Two objects of consecutive planes join when their overlap is at least
+    ``threshold`` of the smaller one, best first, one to one. Given the true
+    planes of simulated stacks (seeds 104-105, 79 nuclei) this rebuilds every
+    nucleus (F1@0.5 1.0); joining by IoU >= 0.25 (Cellpose's
+    ``stitch_threshold``) gives 0.81, as it cuts caps off.
+    """
     out = np.zeros(stack.shape, np.uint32)
     next_id = 1
     previous = None
@@ -80,7 +88,9 @@ def stitch_planes(segmenter: Segmenter, stack: np.ndarray, *, threshold: float =
                                      return_counts=True)
             size_now = np.bincount(plane.ravel())
             size_before = np.bincount(previous.ravel())
-            iou = inter / (size_now[pairs[0]] + size_before[pairs[1]] - inter)
+            # Overlap over the smaller of the two: a nucleus's cap (a small disc over a
+            # large one) stays with it, where IoU would cut it off.
+            iou = inter / np.minimum(size_now[pairs[0]], size_before[pairs[1]])
             taken: set[int] = set()
             for k in np.argsort(-iou):
                 a, b = int(pairs[0, k]), int(pairs[1, k])
