@@ -39,6 +39,7 @@ Usage::
         [--model nuclei] [--methods auto true classical cellpose3-true cellpose3-size]
         [--cellpose-model DIR] [--throughput] [--label before]
     python benchmarks/regimes.py --train-cellpose TRAIN_DIR [--peer-train-minutes 35]
+    python benchmarks/regimes.py --compare results/regimes_before.json results/regimes_after.json
 """
 
 from __future__ import annotations
@@ -119,9 +120,9 @@ def all_regimes() -> list[Regime]:
         Regime("texture", "heavy", {"texture": 3.0}),
         Regime("texture", "heavy+nucleoli+holes",
                {"texture": 3.0, "nucleoli": (-0.9, 2.0), "vacuoles": 0.5}),
-        Regime("shape", "elongated", {"elongation": 1.5}),
+        Regime("shape", "elongated", {"elongation": 1.0}),
         Regime("shape", "bent", {"bent_fraction": 0.5}),
-        Regime("shape", "lobed", {"lobed_fraction": 0.5}),
+        Regime("shape", "lobed", {"lobed_fraction": 0.4}),
         Regime("shape", "overlapping", {"overlap": 0.3}),
         Regime("cytoplasm", "off", {}),
         Regime("cytoplasm", "dim", {"cytoplasm": 0.08}),
@@ -417,6 +418,30 @@ def summary(rows: list[dict], methods: list[str]) -> dict:
     return out
 
 
+def compare(before: Path, after: Path) -> str:
+    """Markdown table of two runs on the same sets: the ``before`` run's auto column first."""
+    runs = [json.loads(Path(p).read_text()) for p in (before, after)]
+    old = {(r["group"], r["name"]): r for r in runs[0]["rows"]}
+    methods = [m for m in runs[1]["methods"]]
+    head = ("| group | regime | nuclei | d true | d auto (after) | before: auto | "
+            + " | ".join(methods) + " |")
+    lines = [f"F1@0.5 / mean AP; before = {runs[0]['model']}, after = {runs[1]['model']}", "",
+             head, "|" + "---|" * (6 + len(methods))]
+    for r in runs[1]["rows"]:
+        if "scores" not in r:
+            continue
+        b = old.get((r["group"], r["name"]), {})
+        if b.get("set") != r["set"]:
+            b = {}  # another set: not comparable
+        d_auto = [x["estimated_diameter"] for x in r["per_image"].get("auto", [])
+                  if x.get("estimated_diameter")]
+        lines.append(f"| {r['group']} | {r['name']} | {r['n_true']} | {r['d_true']:.0f} | "
+                     + (f"{np.median(d_auto):.0f}" if d_auto else "—") + " | "
+                     + _cell(b.get("scores", {}).get("auto")) + " | "
+                     + " | ".join(_cell(r["scores"].get(m)) for m in methods) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="1 image per regime, diameter 12/60 and camera only")
@@ -434,9 +459,14 @@ def main() -> None:
     p.add_argument("--peer-train-minutes", type=float, default=35.0)
     p.add_argument("--throughput", action="store_true", help="also time the whole command on 2048²")
     p.add_argument("--rebuild", action="store_true", help="remake cached regime sets")
+    p.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"),
+                   help="print one table from two result JSON files of this script, then stop")
     p.add_argument("--label", default="", help="suffix of the JSON file, e.g. 'before'")
     args = p.parse_args()
 
+    if args.compare:
+        log(compare(*args.compare))
+        return
     py = args.peers_dir / "cellpose3" / "bin" / "python"
     py = py if py.is_file() else None
     if args.train_cellpose:
