@@ -175,3 +175,43 @@ def test_every_regime_simulates(regime):
     kw = generalist_options(20, regime=regime)
     s = simulate_nuclei(**{**kw, "shape": (160, 160)})
     assert len(s.cells) == len(set(np.unique(s.labels["nuclei"])) - {0})
+
+
+def _inside_ratio(sample, q: float) -> float:
+    """Median over nuclei of (q-th percentile / median) of background-subtracted pixels."""
+    lab = np.asarray(sample.labels["nuclei"])
+    img = np.asarray(sample.image.data, float) - np.median(sample.image.data[lab == 0])
+    inner = np.where(ndi.grey_erosion(lab, size=5) == lab, lab, 0)
+    ids = sample.cells["label"].to_numpy()
+    r = ndi.labeled_comprehension(
+        img, inner, ids, lambda v: np.percentile(v, q) / max(np.median(v), 1e-6), float, np.nan
+    )
+    return float(np.nanmedian(r))
+
+
+def test_speckles_and_bright_nucleoli_add_bright_spots_dark_nucleoli_dark_ones():
+    kw = {**BASE, "diameter": 40.0, "texture": 0.5, "psf_sigma": 1.0}  # a crisp PSF
+    plain = simulate_nuclei(seed=12, **kw)
+    speckled = simulate_nuclei(seed=12, speckle=2.0, **kw)
+    bright = simulate_nuclei(seed=12, nucleoli=2.0, **kw)
+    dark = simulate_nuclei(seed=12, nucleoli=-0.9, **kw)
+    for s in (speckled, bright, dark):
+        np.testing.assert_array_equal(plain.labels["nuclei"], s.labels["nuclei"])
+    assert _inside_ratio(speckled, 99) > _inside_ratio(plain, 99) + 0.3
+    assert _inside_ratio(bright, 99) > _inside_ratio(plain, 99) + 0.3
+    assert _inside_ratio(dark, 2) < _inside_ratio(plain, 2) - 0.1
+
+
+def test_uneven_illumination_varies_the_background_across_the_image():
+    kw = {**BASE, "shape": (384, 384), "background": 0.3, "vignetting": 0.0, "snr": 200.0}
+
+    def spread(s):
+        lab = np.asarray(s.labels["nuclei"])
+        img = np.where(lab == 0, s.image.data.astype(float) - 100.0, np.nan)
+        blocks = img.reshape(6, 64, 6, 64)
+        means = np.nanmedian(blocks.transpose(0, 2, 1, 3).reshape(36, -1), axis=1)
+        return np.nanstd(means) / np.nanmean(means)
+
+    even = simulate_nuclei(seed=13, **kw)
+    uneven = simulate_nuclei(seed=13, illumination=0.5, **kw)
+    assert spread(uneven) > spread(even) + 0.1
