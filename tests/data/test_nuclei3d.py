@@ -60,3 +60,19 @@ def test_domain_randomised_per_seed() -> None:
 def test_bad_options_are_refused(options: dict) -> None:
     with pytest.raises(InvalidArgumentError):
         simulate_nuclei_3d(**options)
+
+
+def test_cli_simulates_a_stack(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from cellscale.cli import app
+    from cellscale.data import load_sample
+
+    out = tmp_path / "stack"
+    result = CliRunner().invoke(app, ["simulate", "nuclei3d", "-o", str(out), "--size", "12", "48",
+                                      "48", "--seed", "3", "--diameter", "16", "--anisotropy", "2"])
+    assert result.exit_code == 0, result.output
+    sample = load_sample(out)
+    assert sample.image.axes == "zyx" and sample.labels["nuclei"].shape == (12, 48, 48)
+    assert sample.image.pixel_size["z"] == pytest.approx(2 * sample.image.pixel_size["x"], rel=1e-3)
+    assert int(np.asarray(sample.labels["nuclei"]).max()) == len(sample.cells)
