@@ -145,7 +145,8 @@ def _buffer(scratch: Any, image: Any) -> Any:
 
 def segment(
     input: Annotated[Path, typer.Argument(
-        metavar="INPUT", help="Image: TIFF, OME-TIFF, PNG, OME-Zarr, ... (2-D, any channels).")],
+        metavar="INPUT", help="Image: TIFF, OME-TIFF, PNG, OME-Zarr, ... (2-D, any channels; "
+                              "a z-stack gives 3-D nuclei).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Label image to write: .tif or .zarr.")],
     model: ModelOpt = "nuclei",
     channels: ChannelsOpt = None,
