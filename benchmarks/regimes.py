@@ -454,6 +454,9 @@ def main() -> None:
     p.add_argument("--peers-dir", type=Path, default=Path(os.environ.get("CELLSCALE_PEERS", "/work/peers")))
     p.add_argument("--cellpose-model", type=Path, default=CELLPOSE_MODEL)
     p.add_argument("--threads", type=int, default=1, help="Cellpose's torch threads")
+    p.add_argument("--cellpose", choices=("run", "reuse"), default="run",
+                   help="run: reuse cached Cellpose predictions, else predict; reuse: never predict "
+                        "(groups without cached predictions are reported as not run)")
     p.add_argument("--train-cellpose", type=Path, default=None,
                    help="train Cellpose 3 on this make_data.py train/ folder, then stop")
     p.add_argument("--peer-train-minutes", type=float, default=35.0)
@@ -519,24 +522,34 @@ def main() -> None:
         rows.append(row)
     cellpose_runs = {}
     if cp_ready and sets:
-        union = union_set(sets, DATA)
+        groups: dict[str, dict[str, Path]] = {}
+        for row in rows:
+            if "scores" in row:
+                groups.setdefault(row["group"], {})[Regime(row["group"], row["name"]).slug] = \
+                    Path(row["set"])
         for m in [m for m in methods if m.startswith("cellpose3")]:
-            mode = m.split("-")[1]
-            pred = RESULTS / "predictions" / "regimes" / f"{union.name}_{m}"
-            log(f"  running {m} on {len(sets)} regimes ({union})")
-            r = run_cellpose(py, args.cellpose_model, union, pred, mode, args.threads)
-            cellpose_runs[m] = {k: v for k, v in r.items() if k != "train_info"}
-            for row in rows:
-                if "scores" not in row:
-                    continue
-                slug = Regime(row["group"], row["name"]).slug
+            for group, members in groups.items():
+                union = union_set(members, DATA)  # one Cellpose process per group
+                pred = RESULTS / "predictions" / "regimes" / f"{union.name}_{m}"
+                if args.cellpose == "reuse" and not (pred / "result.json").is_file():
+                    r = {"skipped": "not run"}
+                else:
+                    log(f"  {m} on {group} ({len(members)} regimes, {union.name})")
+                    r = run_cellpose(py, args.cellpose_model, union, pred, m.split("-")[1],
+                                     args.threads)
+                cellpose_runs[f"{m}/{group}"] = {k: v for k, v in r.items() if k != "train_info"}
                 if "error" in r:
-                    row["scores"][m] = {"error": r["error"]}
-                    continue
-                row["scores"][m] = score(Path(row["set"]), pred, row["names"], prefix=f"{slug}__")
-                row["per_image"][m] = [x for x in r["per_image"] if x["name"].startswith(f"{slug}__")]
-            if "error" in r:
-                notes.append(f"{m} failed: {r['error'].splitlines()[-1]}")
+                    notes.append(f"{m} on {group} failed: {r['error'].splitlines()[-1]}")
+                for row in rows:
+                    slug = Regime(row["group"], row["name"]).slug
+                    if slug not in members:
+                        continue
+                    if "error" in r or "skipped" in r:
+                        row["scores"][m] = {k: r[k] for k in ("error", "skipped") if k in r}
+                        continue
+                    row["scores"][m] = score(Path(row["set"]), pred, row["names"], prefix=f"{slug}__")
+                    row["per_image"][m] = [x for x in r["per_image"]
+                                           if x["name"].startswith(f"{slug}__")]
     else:
         for row in rows:
             for m in methods:
