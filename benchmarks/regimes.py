@@ -40,6 +40,7 @@ Usage::
         [--cellpose-model DIR] [--throughput] [--label before]
     python benchmarks/regimes.py --train-cellpose TRAIN_DIR [--peer-train-minutes 35]
     python benchmarks/regimes.py --compare results/regimes_before.json results/regimes_after.json
+        [results/regimes_cellpose_true.json ...]
 """
 
 from __future__ import annotations
@@ -418,27 +419,34 @@ def summary(rows: list[dict], methods: list[str]) -> dict:
     return out
 
 
-def compare(before: Path, after: Path) -> str:
-    """Markdown table of two runs on the same sets: the ``before`` run's auto column first."""
-    runs = [json.loads(Path(p).read_text()) for p in (before, after)]
-    old = {(r["group"], r["name"]): r for r in runs[0]["rows"]}
-    methods = [m for m in runs[1]["methods"]]
-    head = ("| group | regime | nuclei | d true | d auto (after) | before: auto | "
-            + " | ".join(methods) + " |")
+def compare(before: Path, after: Path, *more: Path) -> str:
+    """Markdown table of runs on the same sets: ``before``'s auto column, then ``after``'s
+    methods, then those of ``more`` runs (e.g. Cellpose-only runs) not already shown."""
+    runs = [json.loads(Path(p).read_text()) for p in (before, after, *more)]
+    methods = list(runs[1]["methods"])
+    cols: list[tuple[str, dict]] = [("before: auto", {**runs[0], "methods": ["auto"]})]
+    cols += [(m, runs[1]) for m in methods if m in runs[1]["methods"]]
+    for run in runs[2:]:
+        cols += [(m, run) for m in run["methods"] if m not in methods]
+        methods += run["methods"]
+
+    def cell(run: dict, method: str, row: dict) -> str:
+        match = [r for r in run["rows"] if (r["group"], r["name"]) == (row["group"], row["name"])]
+        if not match or match[0].get("set") != row["set"]:
+            return "—"  # not run, or on another set: not comparable
+        return _cell(match[0].get("scores", {}).get(method))
+
+    head = "| group | regime | nuclei | d true | d auto (after) | " + " | ".join(c for c, _ in cols) + " |"
     lines = [f"F1@0.5 / mean AP; before = {runs[0]['model']}, after = {runs[1]['model']}", "",
-             head, "|" + "---|" * (6 + len(methods))]
+             head, "|" + "---|" * (5 + len(cols))]
     for r in runs[1]["rows"]:
         if "scores" not in r:
             continue
-        b = old.get((r["group"], r["name"]), {})
-        if b.get("set") != r["set"]:
-            b = {}  # another set: not comparable
         d_auto = [x["estimated_diameter"] for x in r["per_image"].get("auto", [])
                   if x.get("estimated_diameter")]
         lines.append(f"| {r['group']} | {r['name']} | {r['n_true']} | {r['d_true']:.0f} | "
                      + (f"{np.median(d_auto):.0f}" if d_auto else "—") + " | "
-                     + _cell(b.get("scores", {}).get("auto")) + " | "
-                     + " | ".join(_cell(r["scores"].get(m)) for m in methods) + " |")
+                     + " | ".join(cell(run, c.removeprefix("before: "), r) for c, run in cols) + " |")
     return "\n".join(lines)
 
 
@@ -462,8 +470,9 @@ def main() -> None:
     p.add_argument("--peer-train-minutes", type=float, default=35.0)
     p.add_argument("--throughput", action="store_true", help="also time the whole command on 2048²")
     p.add_argument("--rebuild", action="store_true", help="remake cached regime sets")
-    p.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"),
-                   help="print one table from two result JSON files of this script, then stop")
+    p.add_argument("--compare", nargs="+", type=Path, metavar="JSON",
+                   help="BEFORE AFTER [MORE...]: print one table from result files of this script "
+                        "(MORE: runs of other methods, e.g. Cellpose only), then stop")
     p.add_argument("--label", default="", help="suffix of the JSON file, e.g. 'before'")
     args = p.parse_args()
 
