@@ -37,13 +37,15 @@ import numpy as np
 
 from cellscale.segment._scale import LARGE_TARGET, MIN_OBJECTS, SWEET_SPOT, median_diameter_of
 
-__all__ = ["AGREE", "LOW_CONFIDENCE", "SMALLEST", "WINDOW", "Estimate", "estimation_scales",
+__all__ = ["AGREE", "LOW_CONFIDENCE", "SIZE_WINDOW", "SMALLEST", "WINDOW", "Estimate", "estimation_scales",
            "flip_agreement", "pick_diameter"]
 
 #: Largest ratio between two passes' diameters (image pixels) that counts as agreement.
 AGREE = 1.3
 #: Side (network pixels) of the window the flip agreement is measured on.
-WINDOW = 768
+WINDOW = 512
+#: Side (network pixels) of the window each size pass at another scale looks at, per chunk.
+SIZE_WINDOW = 768
 #: Below this confidence a warning says the model is unsure.
 LOW_CONFIDENCE = 0.7
 #: Smallest side (network pixels) of a block worth a coarse pass.
@@ -143,11 +145,13 @@ def _centre(block: np.ndarray, side: int) -> np.ndarray:
 
 def size_passes(labels_at: LabelsAt, blocks: Sequence[np.ndarray],
                 first_areas: np.ndarray) -> list[tuple[float, float | None]]:
-    """Median diameters (image pixels) of the passes at :func:`estimation_scales`.
+    """Median diameters (image pixels) of the passes at :func:`estimation_scales`,
+    down to the first scale that confirms a size (:func:`pick_diameter`).
 
     ``first_areas`` are the object areas of the pass at scale 1, already run
-    on ``blocks``; the pass at scale 2 runs on the blocks' central windows of
-    :data:`WINDOW` / 2 pixels only, to bound its cost.
+    on ``blocks``; a pass at scale ``s`` looks at each block's central window
+    of :data:`SIZE_WINDOW` / ``s`` pixels (at most 768² network pixels per
+    block), to bound its cost.
     """
     first = median_diameter_of(first_areas, MIN_OTHER)
     side = min(min(b.shape[1:]) for b in blocks)
@@ -156,9 +160,11 @@ def size_passes(labels_at: LabelsAt, blocks: Sequence[np.ndarray],
         if scale == 1.0:
             out.append((1.0, first))
             continue
-        parts = [_centre(b, WINDOW // 2) for b in blocks] if scale > 1.0 else blocks
+        parts = [_centre(b, math.ceil(SIZE_WINDOW / scale)) for b in blocks]
         areas = [np.bincount(labels_at(b, scale).ravel())[1:] / scale**2 for b in parts]
         out.append((scale, median_diameter_of(np.concatenate(areas), MIN_OTHER)))
+        if scale < 1.0 and pick_diameter(out)[1]:
+            break  # a size two scales agree on: coarser passes would only confirm it
     return out
 
 

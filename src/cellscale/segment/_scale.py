@@ -79,19 +79,43 @@ def scale_for(
 
 
 def rescale_image(data: np.ndarray, scale: float) -> np.ndarray:
-    """Resize a ``(C, H, W)`` float image by ``scale`` (bilinear; area-averaged when shrinking)."""
+    """Resize a ``(C, H, W)`` float image by ``scale`` (bilinear; area-averaged when shrinking).
+
+    Shrinking integrates, as a camera with larger pixels would: by
+    ``f = floor(1 / scale)`` first, as means of ``f x f`` blocks (cheap even
+    for ``scale = 1/16``), then a Gaussian low-pass for the remaining factor
+    (< 2) and linear interpolation. Output pixel ``i`` samples the input at
+    ``(i + 0.5) * H / out_h - 0.5``, pixel centres aligned, in every case.
+    """
     from scipy import ndimage as ndi
 
     c, h, w = data.shape
     out_h, out_w = max(1, round(h * scale)), max(1, round(w * scale))
-    if scale < 1:
-        # Low-pass before decimating, as a camera with larger pixels would integrate.
-        sigma = 0.5 * (1.0 / scale - 1.0)
-        data = ndi.gaussian_filter(data, (0, sigma, sigma), mode="nearest")
+    step = (h / out_h, w / out_w)  # input pixels per output pixel
+    f = max(1, int(1.0 / scale + 1e-9)) if scale < 1 else 1
+    if f > 1:
+        data = _block_mean(data, f)
+    rest = (step[0] / f, step[1] / f)  # block pixels per output pixel
+    if max(rest) > 1.0:
+        sigma = (0.5 * max(rest[0] - 1.0, 0.0), 0.5 * max(rest[1] - 1.0, 0.0))
+        data = ndi.gaussian_filter(data, (0, *sigma), mode="nearest")
+    # Output centre i lies at (i + 0.5) * step in input pixels, i.e. at
+    # (i + 0.5) * step / f - 0.5 in block coordinates (block j is centred at (j + 0.5) * f).
+    offset = (0.5 * rest[0] - 0.5, 0.5 * rest[1] - 0.5)
     return np.stack([
-        ndi.zoom(data[i], (out_h / h, out_w / w), order=1, mode="nearest", grid_mode=True)
+        ndi.affine_transform(data[i], rest, offset=offset, output_shape=(out_h, out_w), order=1,
+                             mode="nearest", prefilter=False)
         for i in range(c)
     ]).astype(np.float32, copy=False)
+
+
+def _block_mean(data: np.ndarray, f: int) -> np.ndarray:
+    """Means of ``f x f`` blocks of a ``(C, H, W)`` image; the last blocks padded by repeating edges."""
+    c, h, w = data.shape
+    ph, pw = -(-h // f) * f, -(-w // f) * f
+    if (ph, pw) != (h, w):
+        data = np.pad(data, ((0, 0), (0, ph - h), (0, pw - w)), mode="edge")
+    return data.reshape(c, ph // f, f, pw // f, f).mean(axis=(2, 4), dtype=np.float32)
 
 
 def resize_map(data: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
