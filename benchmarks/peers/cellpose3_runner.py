@@ -109,9 +109,10 @@ def train(args: argparse.Namespace) -> None:
     size = None
     if args.size_model:
         # Cellpose's size model: styles of random crops -> log diameter (ridge regression).
+        # Given the flows (not the labels), train_size does not compute them a second time.
         t0 = time.perf_counter()
         size_net = models.CellposeModel(gpu=False, pretrained_model=str(path), nchan=2).net
-        cp_train.train_size(size_net, str(path), train_data=images, train_labels=labels,
+        cp_train.train_size(size_net, str(path), train_data=images, train_labels=flows,
                             channels=channels, channel_axis=channel_axis, min_train_masks=1,
                             n_epochs=args.size_epochs, nimg_per_epoch=min(len(images), 64),
                             batch_size=8, bsize=args.bsize)
