@@ -16,6 +16,12 @@ network and ``diameter="auto"``:
   the smaller object, best match first), as Cellpose's ``stitch_threshold``
   does with IoU.
 
+Optionally (``--cellpose-model DIR``) a Cellpose 3 model trained from
+scratch by ``peers/cellpose3_runner.py train`` runs with ``do_3D`` in its own
+venv (``peers/cellpose3_3d_runner.py``), told each stack's true xy
+diameter; ``--cellpose-slices DIR`` writes a training set of xy planes of
+simulated stacks (seeds 5000-5019) for it.
+
 Scores are 3-D: F1@0.5 and mean AP@0.5:0.95 of :func:`cellscale.metrics.match_instances`
 on the whole stack (voxel IoU), per stack and pooled.
 
@@ -33,6 +39,7 @@ Prints markdown tables and writes ``benchmarks/results/segmentation_3d.json``.
 Usage::
 
     python benchmarks/segmentation_3d.py [--quick] [--no-real] [--threads 1]
+        [--cellpose-model DIR [--cellpose-python PATH]] | --cellpose-slices DIR
 """
 
 from __future__ import annotations
@@ -114,17 +121,67 @@ def _scores(result: object) -> dict:
             "n_true": result.n_true, "n_pred": result.n_pred}
 
 
-def simulated(grid: list[tuple[float, float]], threads: int | None) -> dict:
+def cellpose_3d(samples: dict, model_dir: Path, python: Path, threads: int | None) -> dict:
+    """Labels of Cellpose 3 ``do_3D`` (told each stack's true xy diameter), run in its venv."""
+    import subprocess
+    import tempfile
+
+    import tifffile
+
+    runner = Path(__file__).resolve().parent / "peers" / "cellpose3_3d_runner.py"
+    with tempfile.TemporaryDirectory(prefix="cellscale-cp3d-") as tmp:
+        stacks, out = Path(tmp) / "stacks", Path(tmp) / "out"
+        stacks.mkdir()
+        meta = {}
+        for name, sample in samples.items():
+            tifffile.imwrite(stacks / f"{name}.tif", np.asarray(sample.image.data))
+            meta[name] = {"anisotropy": sample.params["resolved"]["anisotropy"],
+                          "diameter": sample.params["resolved"]["diameter"]}
+        (stacks / "stacks.json").write_text(json.dumps(meta))
+        command = [str(python), str(runner), str(model_dir), str(stacks), str(out)]
+        if threads:
+            command += ["--threads", str(threads)]
+        subprocess.run(command, check=True)
+        info = json.loads((out / "result.json").read_text())
+        seconds = {r["name"]: r["seconds"] for r in info["per_stack"]}
+        return {name: (tifffile.imread(out / f"{name}.tif"), seconds[name]) for name in samples}
+
+
+def cellpose_slices(folder: Path, *, stacks: int = 20, seed0: int = 5000) -> int:
+    """xy planes of simulated stacks (seeds ``seed0``+, disjoint from the held-out ones) as a
+    Cellpose training set (``images/``, ``labels/``), every 4th plane with nuclei in it."""
+    import tifffile
+    from skimage.segmentation import relabel_sequential
+
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    (folder / "labels").mkdir(parents=True, exist_ok=True)
+    n = 0
+    for seed in range(seed0, seed0 + stacks):
+        sample = simulate_nuclei_3d(shape=(32, 128, 128), seed=seed)
+        image, truth = np.asarray(sample.image.data), np.asarray(sample.labels["nuclei"])
+        for z in range(1, image.shape[0], 4):
+            if truth[z].max():
+                tifffile.imwrite(folder / "images" / f"s{seed}_z{z:02d}.tif", image[z])
+                tifffile.imwrite(folder / "labels" / f"s{seed}_z{z:02d}.tif",
+                                 relabel_sequential(truth[z])[0].astype(np.uint32))
+                n += 1
+    return n
+
+
+def simulated(grid: list[tuple[float, float]], threads: int | None,
+              cellpose: tuple[Path, Path] | None = None) -> dict:
     methods = {
         "cellscale yx": Segmenter("nuclei", threads=threads),
         "cellscale yx+zx+zy": Segmenter("nuclei", threads=threads, views=("yx", "zx", "zy")),
     }
     plane = Segmenter("nuclei", threads=threads)
     rows, results = [], {m: [] for m in [*methods, "2-D + stitch"]}
+    samples = {}
     for k, (diameter, anisotropy) in enumerate(grid):
         seed = SEED0 + k
         sample = simulate_nuclei_3d(shape=_shape(diameter, anisotropy), seed=seed,
                                     diameter=diameter, anisotropy=anisotropy)
+        samples[f"stack_{seed}"] = sample
         truth = np.asarray(sample.labels["nuclei"])
         resolved = sample.params["resolved"]
         row = {"seed": seed, "shape": list(truth.shape), "diameter": diameter,
@@ -147,6 +204,16 @@ def simulated(grid: list[tuple[float, float]], threads: int | None) -> dict:
         print(f"seed {seed} d={diameter} a={anisotropy} snr={row['snr']} shape={row['shape']}: "
               + ", ".join(f"{m} {v['f1@0.5']:.3f}/{v['mean_ap']:.3f}"
                           for m, v in row["methods"].items()), flush=True)
+    if cellpose is not None:
+        name = "Cellpose 3 do_3D (true diameter)"
+        results[name] = []
+        for row, (key, (labels, seconds)) in zip(rows, cellpose_3d(
+                samples, *cellpose, threads).items()):
+            result = match_instances(np.asarray(samples[key].labels["nuclei"]), labels)
+            results[name].append(result)
+            row["methods"][name] = {**_scores(result), "seconds": round(seconds, 2)}
+            print(f"seed {row['seed']}: {name} {result.f1_at(0.5):.3f}/{result.mean_ap:.3f}",
+                  flush=True)
     pooled = {m: _scores(aggregate(r)) for m, r in results.items()}
     return {"stacks": rows, "pooled": pooled}
 
@@ -218,13 +285,27 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="two simulated stacks, every 5th CHO frame")
     p.add_argument("--no-real", action="store_true", help="simulated stacks only")
     p.add_argument("--threads", type=int, default=None, help="network threads")
+    p.add_argument("--cellpose-model", type=Path, default=None,
+                   help="a Cellpose 3 model folder trained by peers/cellpose3_runner.py: also run "
+                        "it with do_3D on the simulated stacks")
+    p.add_argument("--cellpose-python", type=Path, default=Path("/work/peers/cellpose3/bin/python"),
+                   help="python of the Cellpose 3 venv")
     p.add_argument("--out", type=Path, default=RESULTS / "segmentation_3d.json")
+    p.add_argument("--cellpose-slices", type=Path, default=None,
+                   help="only write a Cellpose training set of xy planes of simulated stacks "
+                        "(seeds 5000-5019) to this folder, then stop")
     args = p.parse_args()
+    if args.cellpose_slices is not None:
+        n = cellpose_slices(args.cellpose_slices)
+        print(f"wrote {n} planes to {args.cellpose_slices}")
+        return
     grid = GRID[:2] if args.quick else GRID
     start = time.perf_counter()
     report = {"benchmark": "segmentation_3d", "model": "nuclei", "seeds": [SEED0, SEED0 + len(grid) - 1],
               "definition": DEFINITION, "machine": platform.platform(),
-              "simulated": simulated(grid, args.threads)}
+              "simulated": simulated(grid, args.threads,
+                                     None if args.cellpose_model is None
+                                     else (args.cellpose_model, args.cellpose_python))}
     if not args.no_real:
         report["real"] = real(args.threads, args.quick)
     report["seconds"] = round(time.perf_counter() - start, 1)
