@@ -209,7 +209,9 @@ class SegmentStep(Step):
         channels = select_channels(image, list(card.inputs.channels), self.channels,
                                    model=f"model {card.name!r}")
         if is_volume(image):  # z-stacks: nuclei in 3-D, whole (cellscale.engine._volume_step)
-            return card, channels, check_volume(self, card, image, channels)
+            big = max(image.sizes["y"], image.sizes["x"]) > job.plan.chunk_size
+            return card, channels, check_volume(self, card, image, channels,
+                                                job.plan.chunk_size if big else None)
         objects = card.objects()
         compartments = list(self.compartments or objects)
         bad = [c for c in compartments if c not in objects]

@@ -1,19 +1,22 @@
-"""The ``segment`` step on a z-stack: the whole volume on one worker, in 3-D.
+"""The ``segment`` step on a z-stack: nuclei in 3-D, whole or in chunks of every plane.
 
 A z-stack (more than one ``z`` position) is segmented by
 :func:`~cellscale.segment._volume.segment_volume`, the function
-:class:`~cellscale.segment.Segmenter` uses, so ``cellscale run`` and
-``cellscale segment`` give the same labels for the same options. The volume
-is not chunked: one task reads it whole and segments it.
+:class:`~cellscale.segment.Segmenter` uses. A stack no wider than the
+pipeline's ``chunk_size`` in y and x is read whole by one task, so
+``cellscale run`` and ``cellscale segment`` give the same labels for the same
+options; a wider one is cut in y and x only, every chunk keeping all planes,
+and stitched (:mod:`cellscale.engine._volume_chunks`).
 
-**Memory budget.** That task needs about
-:func:`~cellscale.segment._volume.volume_bytes` of the stack (the chosen
-channels as float32, the network's float32 maps per view, the labels: 16-40
-bytes a voxel). A stack is accepted when that is at most
+**Memory budget.** A task needs about
+:func:`~cellscale.segment._volume.volume_bytes` of what it segments (the
+chosen channels as float32, the network's float32 maps per view, the labels:
+16-40 bytes a voxel): the whole stack, or one chunk's region (all planes,
+the core plus the halo). It must be at most
 :data:`~cellscale.segment._stack.MEMORY_FRACTION` of this machine's memory
-(the same rule as ``cellscale segment``); a larger one is refused before
-anything runs, with the figure, so it can be cropped in y and x. Chunking in
-y and x with the whole z range is not done yet.
+(the rule ``cellscale segment`` applies to a whole stack); otherwise the
+image is refused before anything runs, with the figure and the advice to
+lower ``chunk_size``.
 
 Only nuclei are found in 3-D, on one time point; the anisotropy is the
 step's ``anisotropy``, else the file's z step over its x pixel size, else 1
@@ -53,7 +56,8 @@ class _VolumeSpec:
     batch_size: int
 
 
-def check_volume(step: Any, card: Any, image: Any, channels: list[int]) -> list[str]:
+def check_volume(step: Any, card: Any, image: Any, channels: list[int],
+                 chunk_size: int | None = None) -> list[str]:
     """The compartments to decode in 3-D (nuclei); refuse what is not supported.
 
     Raises
@@ -83,14 +87,19 @@ def check_volume(step: Any, card: Any, image: Any, channels: list[int]) -> list[
             option="compartments", choices=["nuclei"])
     check_views(step.views)
     shape = (image.sizes["z"], image.sizes["y"], image.sizes["x"])
+    if chunk_size is not None:  # one chunk's region: all planes, the core plus the halo
+        from cellscale.engine._segment_step import model_halo
+
+        side = chunk_size + 2 * model_halo(card)
+        shape = (shape[0], min(shape[1], side), min(shape[2], side))
     need = volume_bytes(shape, channels=len(channels), views=len(step.views))
     memory = physical_memory()
     if memory and need > MEMORY_FRACTION * memory:
         raise ImageTooLargeError(
-            f"{path}a z-stack of {shape[0]}x{shape[1]}x{shape[2]} voxels needs about "
-            f"{need / 1e9:.1f} GB to segment whole in 3-D, more than {MEMORY_FRACTION:.0%} of "
-            f"this machine's {memory / 1e9:.1f} GB; the engine does not chunk z-stacks yet",
-            hint="crop the stack in y and x", option="images")
+            f"{path}a z-stack region of {shape[0]}x{shape[1]}x{shape[2]} voxels needs about "
+            f"{need / 1e9:.1f} GB to segment in 3-D, more than {MEMORY_FRACTION:.0%} of "
+            f"this machine's {memory / 1e9:.1f} GB",
+            hint="lower the pipeline's chunk_size (chunks keep every plane)", option="images")
     return ["nuclei"]
 
 
@@ -125,8 +134,9 @@ def run_volume(step: Any, job: Any, card: Any, channels: list[int]) -> None:
     from cellscale.engine._segment_step import _create
 
     image = open_image(job.ref)
-    check_volume(step, card, image, channels)
     shape = (image.sizes["z"], image.sizes["y"], image.sizes["x"])
+    chunked = max(shape[1:]) > job.plan.chunk_size
+    check_volume(step, card, image, channels, job.plan.chunk_size if chunked else None)
     sizes = {**{k: v for k, v in image.pixel_size.items() if k in "zyx"},
              **({"x": step.pixel_size} if step.pixel_size else {})}
     warnings = []
@@ -139,7 +149,21 @@ def run_volume(step: Any, job: Any, card: Any, channels: list[int]) -> None:
         warnings.append("the stack's z step is unknown, so voxels were taken as cubic; set the "
                         "segment step's anisotropy")
     path = job.scratch_path("nuclei.zarr")
-    _create(path, shape, (1, shape[1], shape[2]))
+    # Chunked: one Zarr chunk per core, so tasks that assemble cores never share one.
+    side = job.plan.chunk_size
+    _create(path, shape, (shape[0], side, side) if chunked else (1, shape[1], shape[2]))
+    if chunked:
+        from cellscale.engine._volume_chunks import run_chunked
+
+        estimate = run_chunked(step, job, card, channels, shape, anisotropy,
+                               step.pixel_size or sizes.get("x"), path)
+        count = estimate.pop("count")
+        estimate["warnings"] = warnings + estimate["warnings"]
+        job.extras["segment_estimate"] = estimate
+        job.extras["segment_volume"] = {"shape": list(shape), "anisotropy": anisotropy,
+                                        "views": list(step.views), "chunks": estimate["chunks"]}
+        job.labels["nuclei"] = LabelLayer("nuclei", path, [count], [0])
+        return
     diameter = None if step.diameter == "off" else step.diameter
     spec = _VolumeSpec(job.ref, step.model, list(channels), path, diameter,
                        step.pixel_size or sizes.get("x"), anisotropy, tuple(step.views),

@@ -459,6 +459,8 @@ def segment_volume(
     batch_size: int = 4,
     timings: Timings | None = None,
     source: str = "",
+    ranges: Sequence[tuple[float, float]] | None = None,
+    estimate: Estimate | None = None,
 ) -> tuple[np.ndarray, Estimate]:
     """Segment nuclei in a 3-D stack with a 2-D network (see the module's description).
 
@@ -484,6 +486,12 @@ def segment_volume(
         Adds seconds to ``"normalise"``, ``"network"`` and ``"postprocess"``.
     source : str
         The image's file, for error messages.
+    ranges : sequence of (float, float), optional
+        Normalisation ranges per channel, e.g. of the whole stack when
+        ``stack`` is one region of it; default from ``stack``.
+    estimate : Estimate, optional
+        Resize factor and diameter to use as they are (e.g. the whole
+        stack's); default from ``diameter`` or :func:`estimate_size`.
 
     Returns
     -------
@@ -508,19 +516,22 @@ def segment_volume(
         raise InvalidArgumentError(f"anisotropy must be a positive number, got {anisotropy!r}")
     card = model.card
     norm_opts = card.inputs.normalisation
-    ranges = [percentile_range(ch, low=norm_opts.low, high=norm_opts.high,
-                               max_samples=MAX_SAMPLES) for ch in data]
-    norm = apply_ranges(data, ranges)
+    if ranges is None:
+        ranges = [percentile_range(ch, low=norm_opts.low, high=norm_opts.high,
+                                   max_samples=MAX_SAMPLES) for ch in data]
+    norm = apply_ranges(data, list(ranges))
     del data
     shape = norm.shape[1:]
     if not norm.any():
         _add(timings, "normalise", t0)
-        return np.zeros(shape, np.uint32), Estimate(1.0)
+        return np.zeros(shape, np.uint32), estimate or Estimate(1.0)
     scale = fixed_scale(card, diameter=diameter, pixel_size=pixel_size)
     _add(timings, "normalise", t0)
     found = Estimate(1.0 if scale is None else scale,
                      float(diameter) if isinstance(diameter, (int, float)) else None)
-    if found.diameter is None:  # seeds need the objects' size even when the stack is not resized
+    if estimate is not None:
+        found = estimate
+    elif found.diameter is None:  # seeds need the objects' size even when not resized
         t0 = time.perf_counter()
         found = estimate_size(model, norm, compartment, tile_size=tile_size, overlap=overlap,
                               batch_size=batch_size)
