@@ -77,7 +77,7 @@ def check_volume(step: Any, card: Any, image: Any, channels: list[int],
     if "t" in image.axes and image.sizes["t"] > 1:
         raise InvalidAxesError(
             f"{path}the engine segments z-stacks of one time point; got axes {image.axes!r} "
-            f"and shape {image.shape}", hint="pass one time point per image", option="axes")
+            f"and shape {image.shape}", hint="pass one time point per image")
     wanted = list(step.compartments or ["nuclei"])
     if wanted != ["nuclei"] or "nuclei" not in card.objects():
         raise InvalidArgumentError(

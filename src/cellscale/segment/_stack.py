@@ -66,8 +66,7 @@ def _check(segmenter: Any, image: Image) -> None:
         raise InvalidArgumentError(
             f"{_where(image)}model {segmenter.name!r} segments 2-D images only; this image is a "
             f"z-stack (axes {image.axes!r}, shape {image.shape})",
-            hint="segment z-stacks with the 'nuclei' model, or one plane at a time "
-                 "(image.isel(z=k))", option="model")
+            hint="segment z-stacks with the 'nuclei' model, or one plane at a time")
     if segmenter.compartment != "nuclei":
         raise InvalidArgumentError(
             f"{_where(image)}3-D segmentation finds nuclei only; model {segmenter.name!r} was asked "
@@ -78,7 +77,7 @@ def _check(segmenter: Any, image: Image) -> None:
         raise InvalidAxesError(
             f"{_where(image)}segmentation works on one time point; this image has axes "
             f"{image.axes!r} and shape {image.shape}",
-            hint="select one time point first, e.g. image.isel(t=0)", option="plane")
+            hint="segment one time point at a time")
 
 
 def segment_stack(segmenter: Any, image: Any, *, axes: str | None = None, out: Any = None,
