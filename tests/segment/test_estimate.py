@@ -44,15 +44,15 @@ def test_large_nuclei_are_found_whole_and_the_model_is_sure(diameter):
     auto = Segmenter("nuclei", threads=1)
     labels = auto(sample.image)
     assert auto.scale < 0.5
-    assert auto.estimated_diameter == pytest.approx(diameter, rel=0.3)
+    assert auto.estimated_diameter == pytest.approx(diameter, rel=0.2)
     assert match_instances(truth, labels).f1_at(0.5) > 0.8
     assert auto.confidence is not None and auto.confidence > 0.8
     assert auto.warnings == []
     # Not resized, the network cuts them into pieces and disagrees with itself when flipped.
     native = Segmenter("nuclei", threads=1, diameter=None)
     pieces = native(sample.image)
-    assert pieces.max() > 1.5 * truth.max()
-    assert native.confidence is not None and native.confidence < auto.confidence - 0.2
+    assert pieces.max() > 1.3 * truth.max()
+    assert native.confidence is not None and native.confidence < auto.confidence - 0.15
 
 
 def test_usual_nuclei_keep_their_scale_and_report_it():
