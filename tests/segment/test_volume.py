@@ -23,7 +23,8 @@ def _stacks() -> list:
 
 
 def test_shipped_nuclei_model_segments_simulated_stacks() -> None:
-    """Measured 2026-12-03: F1@0.5 0.947, 0.897, 0.893 (pooled 0.91), mean AP 0.59, 0.55, 0.33."""
+    """Measured 2026-12-03 (nuclei model v2, three views): F1@0.5 0.947, 0.947, 1.0 (pooled
+    0.965), mean AP 0.62, 0.64, 0.41."""
     seg = Segmenter("nuclei", threads=1)
     results = []
     for sample in _stacks():

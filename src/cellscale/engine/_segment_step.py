@@ -193,7 +193,7 @@ class SegmentStep(Step):
         None, gt=0, description="z-stacks: z step over xy pixel size; default from the file's "
                                 "pixel sizes, else 1 (cellscale segment --anisotropy).")
     views: list[Literal["yx", "zx", "zy"]] = Field(
-        ["yx"], min_length=1, description="z-stacks: planes the network runs on, averaged "
+        ["yx", "zx", "zy"], min_length=1, description="z-stacks: planes the network runs on, averaged "
                                           "(cellscale segment --views).")
 
     def _prepare(self, job: Job) -> tuple[Any, list[int], list[str]]:

@@ -89,8 +89,9 @@ class Segmenter:
         ``z`` and ``x`` pixel sizes, else 1 (with a warning).
     views : sequence of {"yx", "zx", "zy"}
         z-stacks only: the planes the 2-D network runs on, averaged (see
-        :mod:`cellscale.segment._volume`). Default xy planes only; all three
-        are about 5x slower and a little more accurate.
+        :mod:`cellscale.segment._volume`). Default all three; ``("yx",)``
+        is 2-5x faster and less accurate (F1@0.5 0.875 against 0.925 on
+        simulated stacks).
 
     Attributes
     ----------
@@ -156,7 +157,7 @@ class Segmenter:
         pixel_size: float | None = None,
         chunk_size: int = CHUNK_SIZE,
         anisotropy: float | None = None,
-        views: Sequence[str] = ("yx",),
+        views: Sequence[str] = ("yx", "zx", "zy"),
     ) -> None:
         _positive("tile_size", tile_size)
         if anisotropy is not None and not (isinstance(anisotropy, (int, float, np.integer, np.floating))

@@ -116,7 +116,7 @@ def segment_stack(segmenter: Any, image: Any, *, axes: str | None = None, out: A
     anisotropy, warning = stack_anisotropy(img, anisotropy=getattr(segmenter, "anisotropy", None),
                                            pixel_size=segmenter.pixel_size)
     shape = (img.sizes["z"], img.sizes["y"], img.sizes["x"])
-    views = tuple(getattr(segmenter, "views", ("yx",)))
+    views = tuple(getattr(segmenter, "views", ("yx", "zx", "zy")))
     need = volume_bytes(shape, channels=len(chosen), views=len(views))
     memory = physical_memory()
     if memory and need > MEMORY_FRACTION * memory:
