@@ -206,10 +206,11 @@ def build(regime: Regime, index: int, n: int, root: Path, rebuild: bool = False)
     return out
 
 
-def union_set(sets: dict[str, Path], root: Path) -> Path:
-    """One folder with every regime's images (``<slug>__<name>``) for a single peer process."""
+def union_set(sets: dict[str, Path], root: Path, limit: int | None = None) -> Path:
+    """One folder with every regime's images (``<slug>__<name>``) for a single peer process;
+    ``limit``: only each regime's first images (by name)."""
     digest = hashlib.sha1("\n".join(str(p) for p in sets.values()).encode()).hexdigest()[:8]
-    out = root / f"union_{digest}"
+    out = root / (f"union_{digest}" if limit is None else f"union_{digest}_first{limit}")
     if (out / "done.json").is_file():
         return out
     for sub in ("images", "labels"):
@@ -217,7 +218,7 @@ def union_set(sets: dict[str, Path], root: Path) -> Path:
     diameters = {}
     for slug, folder in sets.items():
         d = json.loads((folder / "diameters.json").read_text())
-        for name, value in d.items():
+        for name, value in sorted(d.items())[:limit]:
             for sub in ("images", "labels"):
                 dst = out / sub / f"{slug}__{name}.tif"
                 if not dst.exists():
@@ -382,7 +383,8 @@ def _cell(r: dict | None) -> str:
         return "—"
     if "skipped" in r or "error" in r:
         return r.get("skipped") or "failed"
-    return f"{r['f1']:.3f} / {r['mean_ap']:.3f}"
+    text = f"{r['f1']:.3f} / {r['mean_ap']:.3f}"
+    return text + (f" ({r['images']} img)" if r.get("images") not in (None, 3) else "")
 
 
 def table(rows: list[dict], methods: list[str]) -> str:
@@ -420,25 +422,27 @@ def summary(rows: list[dict], methods: list[str]) -> dict:
 
 
 def compare(before: Path, after: Path, *more: Path) -> str:
-    """Markdown table of runs on the same sets: ``before``'s auto column, then ``after``'s
-    methods, then those of ``more`` runs (e.g. Cellpose-only runs) not already shown."""
+    """Markdown table of runs on the same sets: ``before``'s auto column, then the methods of
+    ``after`` and ``more`` (e.g. Cellpose-only runs); a cell comes from the first of those
+    runs that scored the method on the same set."""
     runs = [json.loads(Path(p).read_text()) for p in (before, after, *more)]
-    methods = list(runs[1]["methods"])
-    cols: list[tuple[str, dict]] = [("before: auto", {**runs[0], "methods": ["auto"]})]
-    cols += [(m, runs[1]) for m in methods if m in runs[1]["methods"]]
-    for run in runs[2:]:
-        cols += [(m, run) for m in run["methods"] if m not in methods]
-        methods += run["methods"]
+    methods: list[str] = []
+    for run in runs[1:]:
+        methods += [m for m in run["methods"] if m not in methods]
 
-    def cell(run: dict, method: str, row: dict) -> str:
-        match = [r for r in run["rows"] if (r["group"], r["name"]) == (row["group"], row["name"])]
-        if not match or match[0].get("set") != row["set"]:
-            return "—"  # not run, or on another set: not comparable
-        return _cell(match[0].get("scores", {}).get(method))
+    def cell(rs: list[dict], method: str, row: dict) -> str:
+        for run in rs:
+            for r in run["rows"]:
+                if (r["group"], r["name"]) == (row["group"], row["name"]) and r.get("set") == row["set"]:
+                    got = r.get("scores", {}).get(method)
+                    if got and "f1" in got:
+                        return _cell(got)
+        return "—"  # not run, or only on another set: not comparable
 
-    head = "| group | regime | nuclei | d true | d auto (after) | " + " | ".join(c for c, _ in cols) + " |"
+    head = ("| group | regime | nuclei | d true | d auto (after) | before: auto | "
+            + " | ".join(methods) + " |")
     lines = [f"F1@0.5 / mean AP; before = {runs[0]['model']}, after = {runs[1]['model']}", "",
-             head, "|" + "---|" * (5 + len(cols))]
+             head, "|" + "---|" * (6 + len(methods))]
     for r in runs[1]["rows"]:
         if "scores" not in r:
             continue
@@ -446,7 +450,8 @@ def compare(before: Path, after: Path, *more: Path) -> str:
                   if x.get("estimated_diameter")]
         lines.append(f"| {r['group']} | {r['name']} | {r['n_true']} | {r['d_true']:.0f} | "
                      + (f"{np.median(d_auto):.0f}" if d_auto else "—") + " | "
-                     + " | ".join(cell(run, c.removeprefix("before: "), r) for c, run in cols) + " |")
+                     + cell(runs[:1], "auto", r) + " | "
+                     + " | ".join(cell(runs[1:], m, r) for m in methods) + " |")
     return "\n".join(lines)
 
 
@@ -462,6 +467,8 @@ def main() -> None:
     p.add_argument("--peers-dir", type=Path, default=Path(os.environ.get("CELLSCALE_PEERS", "/work/peers")))
     p.add_argument("--cellpose-model", type=Path, default=CELLPOSE_MODEL)
     p.add_argument("--threads", type=int, default=1, help="Cellpose's torch threads")
+    p.add_argument("--cellpose-images", type=int, default=3,
+                   help="Cellpose on each regime's first K images only (it is ~100x slower)")
     p.add_argument("--cellpose", choices=("run", "reuse"), default="run",
                    help="run: reuse cached Cellpose predictions, else predict; reuse: never predict "
                         "(groups without cached predictions are reported as not run)")
@@ -523,7 +530,7 @@ def main() -> None:
         for m in methods:
             if m.startswith("cellpose3"):
                 continue
-            pred = RESULTS / "predictions" / "regimes" / regime.slug / m
+            pred = RESULTS / "predictions" / "regimes" / (args.label or "_") / regime.slug / m
             row["per_image"][m] = run_cellscale(m, args.model, folder, pred)
             row["scores"][m] = score(folder, pred, names)
         log(f"  {regime.group:10s} {regime.name:22s} side {regime.side:4d} d {row['d_true']:5.1f}: "
@@ -538,7 +545,8 @@ def main() -> None:
                     Path(row["set"])
         for m in [m for m in methods if m.startswith("cellpose3")]:
             for group, members in groups.items():
-                union = union_set(members, DATA)  # one Cellpose process per group
+                limit = args.cellpose_images if args.cellpose_images < args.images else None
+                union = union_set(members, DATA, limit)  # one Cellpose process per group
                 pred = RESULTS / "predictions" / "regimes" / f"{union.name}_{m}"
                 if args.cellpose == "reuse" and not (pred / "result.json").is_file():
                     r = {"skipped": "not run"}
@@ -556,7 +564,9 @@ def main() -> None:
                     if "error" in r or "skipped" in r:
                         row["scores"][m] = {k: r[k] for k in ("error", "skipped") if k in r}
                         continue
-                    row["scores"][m] = score(Path(row["set"]), pred, row["names"], prefix=f"{slug}__")
+                    names = row["names"][:limit]
+                    row["scores"][m] = {**score(Path(row["set"]), pred, names, prefix=f"{slug}__"),
+                                        "images": len(names)}
                     row["per_image"][m] = [x for x in r["per_image"]
                                            if x["name"].startswith(f"{slug}__")]
     else:
