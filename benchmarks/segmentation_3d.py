@@ -7,10 +7,10 @@ spanning 12-40 px and 1-4x; every other option (density, SNR, blur,
 texture, depth attenuation) drawn per stack. Methods, all with the same
 network and ``diameter="auto"``:
 
-- ``cellscale yx``: :class:`cellscale.segment.Segmenter` on the stack
-  (per-plane maps averaged, decoded in 3-D; the default);
+- ``cellscale yx``: :class:`cellscale.segment.Segmenter` on the stack with
+  ``views=("yx",)`` (the maps of every xy plane, decoded in 3-D);
 - ``cellscale yx+zx+zy``: the same with the network also run on xz and yz
-  planes of a cubic resampling (``views=("yx", "zx", "zy")``);
+  planes of a cubic resampling (the default, ``views=("yx", "zx", "zy")``);
 - ``2-D + stitch``: each plane segmented in 2-D on its own and the planes'
   labels joined across z by overlap with the previous plane (at least half
   the smaller object, best match first), as Cellpose's ``stitch_threshold``
@@ -171,7 +171,7 @@ def cellpose_slices(folder: Path, *, stacks: int = 20, seed0: int = 5000) -> int
 def simulated(grid: list[tuple[float, float]], threads: int | None,
               cellpose: tuple[Path, Path] | None = None) -> dict:
     methods = {
-        "cellscale yx": Segmenter("nuclei", threads=threads),
+        "cellscale yx": Segmenter("nuclei", threads=threads, views=("yx",)),
         "cellscale yx+zx+zy": Segmenter("nuclei", threads=threads, views=("yx", "zx", "zy")),
     }
     plane = Segmenter("nuclei", threads=threads)
