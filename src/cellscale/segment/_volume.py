@@ -12,20 +12,24 @@ in 3-D:
    :data:`ESTIMATE_PLANES` brightest planes (:func:`estimate_size`; passes
    at several scales, as in 2-D, and a confidence from a flipped pass).
 2. **Maps** (:func:`volume_maps`): the network runs on every xy plane
-   (:func:`~cellscale.segment._core.network_maps`, blended tiles). With
-   ``views=("yx", "zx", "zy")`` the stack is also resampled along z to
-   cubic voxels (in the network's frame, from ``anisotropy`` = z step / xy
-   pixel size) and the network runs on every xz and yz plane; those maps
-   are resampled back to the planes and the foreground, distance and centre
-   maps of the views are averaged voxel by voxel.
-3. **Decoding** (:func:`instances_from_maps_3d`): seeds are the 3-D
-   components of ``foreground > t_fg & centre > t_seed & distance >``
-   :data:`~cellscale.segment._postprocess.CENTRE_MIN_DISTANCE` (the card's
-   thresholds, as in 2-D); they grow into the foreground mask by a 3-D
-   watershed of ``-distance``; a mask component without a seed is one
-   object; objects smaller than the card's ``min_size`` times
-   :data:`MIN_SIZE_PLANES` voxels are dropped. Labels are decoded in the
-   network's frame and mapped back to the stack's xy grid.
+   (:func:`~cellscale.segment._core.network_maps`, blended tiles) and, by
+   default (:data:`VIEWS`), on every xz and yz plane of the stack resampled
+   along z to cubic voxels (in the network's frame, from ``anisotropy`` = z
+   step / xy pixel size); those maps are resampled back to the planes and
+   the foreground, distance and centre maps of the views are averaged voxel
+   by voxel.
+3. **Decoding** (:func:`instances_from_maps_3d`): the mask is ``foreground
+   >`` the card's threshold; seeds are local maxima, at least
+   :data:`SEED_SPACING` diameters apart, of the centre map times the
+   smoothed intensity (a per-plane map has a centre in every plane of a
+   nucleus, so centre-map components would join nuclei stacked in z); they
+   grow by a 3-D watershed; each object keeps, in each xy column, the voxels
+   at least :data:`Z_FRACTION` of the column's brightest (:func:`trim_columns`:
+   a 2-D network sees a nucleus in the blurred planes above and below it),
+   then its largest part with holes filled (:func:`tidy_objects`); objects
+   smaller than the card's ``min_size`` times :data:`MIN_SIZE_PLANES` voxels
+   are dropped. Labels are decoded in the network's frame and mapped back to
+   the stack's xy grid.
 
 The stack is held in memory: the chosen channels as float32 plus three
 float32 maps of the stack's size (after xy resizing), about 16 bytes a voxel
