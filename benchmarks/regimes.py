@@ -359,7 +359,7 @@ def throughput(model: str, py: Path | None, cellpose_dir: Path, threads: int | N
             os.link(image if sub == "images" else image.with_name(image.stem + "_labels.tif"), dst)
     truth = tifffile.imread(folder / "labels" / "whole.tif")
     (folder / "diameters.json").write_text(json.dumps({"whole": true_diameter(truth)}))
-    for mode in ("true", "size"):
+    for mode in ("true",):  # the size model's estimate adds a first full segmentation
         pred = RESULTS / "predictions" / "regimes_whole" / mode
         r = run_cellpose(py, cellpose_dir, folder, pred, mode, threads)
         if "error" in r:
@@ -476,6 +476,7 @@ def main() -> None:
                    help="train Cellpose 3 on this make_data.py train/ folder, then stop")
     p.add_argument("--peer-train-minutes", type=float, default=35.0)
     p.add_argument("--throughput", action="store_true", help="also time the whole command on 2048²")
+    p.add_argument("--only-throughput", action="store_true", help="the 2048² timings without the regimes")
     p.add_argument("--rebuild", action="store_true", help="remake cached regime sets")
     p.add_argument("--compare", nargs="+", type=Path, metavar="JSON",
                    help="BEFORE AFTER [MORE...]: print one table from result files of this script "
@@ -501,6 +502,8 @@ def main() -> None:
         regimes = [r for r in regimes if r.name in ("12 px", "60 px") or r.group == "camera"]
     if args.groups:
         regimes = [r for r in regimes if r.group in args.groups]
+    if args.only_throughput:
+        regimes, args.throughput = [], True
     methods = list(args.methods)
     notes = []
     cp_ready = py is not None and (args.cellpose_model / "train_info.json").is_file()
