@@ -37,7 +37,8 @@ Usage::
 
     python benchmarks/regimes.py [--quick] [--images 3] [--groups diameter camera]
         [--model nuclei] [--methods auto true classical cellpose3-true cellpose3-size]
-        [--cellpose-model DIR] [--throughput] [--label before]
+        [--cellpose-model DIR] [--cellpose-images K] [--cellpose run|reuse] [--threads T]
+        [--throughput | --only-throughput] [--label before]
     python benchmarks/regimes.py --train-cellpose TRAIN_DIR [--peer-train-minutes 35]
     python benchmarks/regimes.py --compare results/regimes_before.json results/regimes_after.json
         [results/regimes_cellpose_true.json ...]
