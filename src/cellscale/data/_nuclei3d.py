@@ -25,6 +25,7 @@ from scipy import ndimage as ndi
 
 from cellscale.data._camera import add_camera_noise, photons_for_snr
 from cellscale.data._chunked import sample_params
+from cellscale.data._nuclei import _draw
 from cellscale.data._optics import background_field
 from cellscale.data._options import _validated
 from cellscale.data._sample import Sample
@@ -88,17 +89,6 @@ class Nuclei3DOptions(BaseModel):
             raise ValueError(f"{info.field_name} must lie within {bounds[0]} .. {bounds[1]} "
                              f"with low <= high, got {v}")
         return v
-
-
-def _draw(rng: np.random.Generator, value: Any, default: Range, *, log: bool = False) -> float:
-    if value is None:
-        value = default
-    if isinstance(value, (int, float)):
-        return float(value)
-    lo, hi = float(value[0]), float(value[1])
-    if log:
-        return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
-    return float(rng.uniform(lo, hi))
 
 
 def resolve_options(opts: Nuclei3DOptions) -> dict[str, Any]:

@@ -26,37 +26,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ESTIMATE_SIDE", "assemble_core_3d", "keep_core_objects_3d", "run_chunked"]
+from cellscale.segment._stitch import keep_core_objects
+
+__all__ = ["ESTIMATE_SIDE", "assemble_core_3d", "run_chunked"]
 
 #: Side of the central window of each plane the size estimate looks at.
 ESTIMATE_SIDE = 2048
-
-
-def keep_core_objects_3d(labels: np.ndarray, chunk: Any) -> tuple[np.ndarray, int]:
-    """Objects of a region's ``(z, h, w)`` labels whose y/x centroid lies in the chunk's core.
-
-    Returns the kept objects numbered ``1 .. n`` (0 elsewhere) and ``n``.
-    """
-    lab = np.asarray(labels)
-    flat = lab.ravel().astype(np.int64, copy=False)
-    top = int(flat.max()) if flat.size else 0
-    if top == 0:
-        return np.zeros(lab.shape, np.uint32), 0
-    z, h, w = lab.shape
-    count = np.bincount(flat, minlength=top + 1).astype(np.float64)
-    rows = np.broadcast_to(np.arange(h, dtype=np.float64)[None, :, None], lab.shape).ravel()
-    cols = np.broadcast_to(np.arange(w, dtype=np.float64)[None, None, :], lab.shape).ravel()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cy = np.bincount(flat, weights=rows, minlength=top + 1) / count + chunk.region[0]
-        cx = np.bincount(flat, weights=cols, minlength=top + 1) / count + chunk.region[2]
-    y0, y1, x0, x1 = chunk.core
-    fy, fx = np.floor(cy), np.floor(cx)
-    keep = (count > 0) & (fy >= y0) & (fy < y1) & (fx >= x0) & (fx < x1)
-    keep[0] = False
-    lut = np.zeros(top + 1, np.uint32)
-    n = int(keep.sum())
-    lut[keep] = np.arange(1, n + 1, dtype=np.uint32)
-    return lut[flat].reshape(lab.shape), n
 
 
 def assemble_core_3d(plan: Any, chunk: Any, kept: Callable[[Any], np.ndarray],
@@ -119,7 +94,7 @@ def _chunk_task(spec: _ChunkSpec, chunk: Any) -> int:
         _model(spec.model), block, compartment="nuclei", anisotropy=spec.anisotropy,
         views=spec.views, tile_size=spec.tile_size, batch_size=spec.batch_size,
         source=spec.ref.path, ranges=spec.ranges, estimate=spec.estimate)
-    kept, n = keep_core_objects_3d(labels, chunk)
+    kept, n = keep_core_objects(labels, chunk)
     zarr.open_array(spec.pass1, mode="r+")[chunk.index[0], chunk.index[1], :, :y1 - y0,
                                            :x1 - x0] = kept
     return n

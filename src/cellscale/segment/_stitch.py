@@ -36,14 +36,15 @@ def keep_core_objects(labels: np.ndarray, chunk: Chunk) -> tuple[np.ndarray, int
 
     Parameters
     ----------
-    labels : ndarray of int, shape (h, w)
-        Labels of the chunk's region (0 = background).
+    labels : ndarray of int, shape (h, w) or (z, h, w)
+        Labels of the chunk's region (0 = background); a stack's objects are
+        kept by their y/x centroid.
     chunk : Chunk
-        The chunk; ``labels`` covers ``chunk.region``.
+        The chunk; ``labels`` covers ``chunk.region`` in y and x.
 
     Returns
     -------
-    kept : ndarray of uint32, shape (h, w)
+    kept : ndarray of uint32, same shape as ``labels``
         The kept objects numbered ``1 .. n`` in the order of their original ids,
         0 elsewhere.
     n : int
@@ -59,17 +60,20 @@ def keep_core_objects(labels: np.ndarray, chunk: Chunk) -> tuple[np.ndarray, int
     (1, 1, 0)
     """
     labels = np.asarray(labels)
-    if labels.shape != chunk.region_shape:
+    if labels.shape[-2:] != tuple(chunk.region_shape):
         raise ValueError(f"labels of shape {labels.shape} do not cover the region "
                          f"{chunk.region_shape} of chunk {chunk.index}")
     flat = labels.ravel().astype(np.int64, copy=False)
     top = int(flat.max()) if flat.size else 0
     if top == 0:
         return np.zeros(labels.shape, np.uint32), 0
-    h, w = labels.shape
+    h, w = labels.shape[-2:]
     count = np.bincount(flat, minlength=top + 1).astype(np.float64)
-    rows = np.repeat(np.arange(h, dtype=np.float64), w)
-    cols = np.tile(np.arange(w, dtype=np.float64), h)
+    lead = (1,) * (labels.ndim - 2)
+    rows = np.broadcast_to(np.arange(h, dtype=np.float64).reshape(*lead, h, 1),
+                           labels.shape).ravel()
+    cols = np.broadcast_to(np.arange(w, dtype=np.float64).reshape(*lead, 1, w),
+                           labels.shape).ravel()
     with np.errstate(invalid="ignore", divide="ignore"):
         cy = np.bincount(flat, weights=rows, minlength=top + 1) / count + chunk.region[0]
         cx = np.bincount(flat, weights=cols, minlength=top + 1) / count + chunk.region[2]
