@@ -375,9 +375,12 @@ def run_image(image: RealImage, planes: list[np.ndarray], refs: list[np.ndarray]
                 row["same_labels_as"] = same  # e.g. a hand diameter that needs no resizing
             rows.append(row)
             plane_labels[model], plane_rows[model] = labels, row
-            if overlay_dir is not None and same is None:
-                overlay(shown, labels[y0:y1, x0:x1],
-                        overlay_dir / f"{name}_{model.replace('@', '-')}.png")
+            if overlay_dir is not None:
+                target = overlay_dir / f"{name}_{model.replace('@', '-')}.png"
+                if same is None:
+                    overlay(shown, labels[y0:y1, x0:x1], target)
+                else:
+                    target.unlink(missing_ok=True)  # no stale overlay from an earlier run
             print_row(row)
         if "classical" in plane_labels:
             for model, row in plane_rows.items():
