@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,3 +23,19 @@ def cli(capsys) -> Callable[..., tuple[int, str, str]]:
         return int(stop.value.code or 0), out.out, out.err
 
     return run
+
+
+@pytest.fixture(scope="session")
+def dask_processes() -> Any:
+    """``tests/engine/dask_processes.py``, loaded once: the session's Dask processes, free ports."""
+    path = Path(__file__).parents[1] / "engine" / "dask_processes.py"
+    spec = importlib.util.spec_from_file_location("_cli_dask", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module.shared()
+
+
+@pytest.fixture(scope="module")
+def scheduler(dask_processes) -> str:
+    """A real `dask scheduler` with two `dask worker` processes on loopback (shared)."""
+    return dask_processes.address()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -10,20 +9,6 @@ import pytest
 
 from cellscale.data import simulate_nuclei
 from cellscale.io import open_store, write_image
-
-
-def _processes():
-    path = Path(__file__).parents[1] / "engine" / "dask_processes.py"
-    spec = importlib.util.spec_from_file_location("_cli_dask", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module.shared()
-
-
-@pytest.fixture(scope="module")
-def scheduler() -> str:
-    """A real `dask scheduler` with two `dask worker` processes on loopback (shared)."""
-    return _processes().address()
 
 
 @pytest.mark.slow  # a run on the cluster: ~5 s warm, ~30 s when its workers start cold

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import signal
 import subprocess
@@ -16,20 +15,6 @@ import pytest
 
 from cellscale.data import simulate_nuclei, simulate_tissue
 from cellscale.io import open_store, write_image
-
-
-def _processes():
-    path = Path(__file__).parents[1] / "engine" / "dask_processes.py"
-    spec = importlib.util.spec_from_file_location("_cli_dask", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module.shared()
-
-
-@pytest.fixture(scope="module")
-def scheduler() -> str:
-    """A real `dask scheduler` with two `dask worker` processes on loopback (shared)."""
-    return _processes().address()
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +76,8 @@ def test_bad_pipeline_files_are_explained(cli, tmp_path, images, text, message):
     assert code == 1 and message in stderr and "p.yaml" in stderr
 
 
-def test_unreachable_scheduler_is_explained(cli, images, tmp_path):
-    address = f"tcp://127.0.0.1:{_processes().free_port()}"
+def test_unreachable_scheduler_is_explained(cli, images, tmp_path, dask_processes):
+    address = f"tcp://127.0.0.1:{dask_processes.free_port()}"
     code, _, stderr = cli("run", str(images / "s0.ome.tif"), "-o",
                                  str(tmp_path / "r.zarr"), "--scheduler", address)
     assert code == 1 and "cannot reach the Dask scheduler" in stderr

@@ -91,14 +91,6 @@ def _create(path: str, shape: tuple[int, ...], chunks: tuple[int, ...]) -> None:
                       zarr_format=3, overwrite=True)
 
 
-def _estimate_record(estimate: Any) -> dict[str, Any]:
-    """An :class:`~cellscale.segment._estimate.Estimate` as plain JSON-ready values."""
-    return {"scale": float(estimate.scale),
-            "diameter": None if estimate.diameter is None else float(estimate.diameter),
-            "confidence": None if estimate.confidence is None else float(estimate.confidence),
-            "warnings": list(estimate.warnings)}
-
-
 def _segment_chunk(spec: _Spec, chunk: Chunk) -> dict[str, Any]:
     """Segment one chunk's region; store the objects it keeps; return their counts.
 
@@ -164,7 +156,7 @@ def _segment_frame(spec: _Spec, t: int, *, diameter: float | str | None,
     for compartment, lab in labels.items():
         zarr.open_array(spec.paths[compartment], mode="r+")[t] = lab
         counts[compartment] = int(lab.max())
-    return {"counts": counts, "estimate": _estimate_record(estimate)}
+    return {"counts": counts, "estimate": estimate.record()}
 
 
 @register_step
@@ -267,9 +259,8 @@ class SegmentStep(Step):
             areas = [r.pop("areas") for r in first]
             results = {plan.chunks.index(c): r for c, r in zip(picked, first)}
         blocks = [read_region(job.ref, c.region, channels=channels) for c in picked]
-        given = self._diameter()
         estimate = assess(_model(self.model), blocks, settings, kind=kind, first_areas=areas,
-                          diameter=given if isinstance(given, (int, float)) else None)
+                          diameter=self._diameter())
         del blocks
         if estimate.scale != settings.scale:
             results = {}
@@ -277,7 +268,7 @@ class SegmentStep(Step):
             plan = plan_for(job.plan.shape, card, scale=estimate.scale,
                             overlap=settings.overlap, chunk_size=chunk_size)
             pass1 = self._pass1(job, plan, compartments, "resized_")
-        job.extras["segment_estimate"] = _estimate_record(estimate)
+        job.extras["segment_estimate"] = estimate.record()
         spec = _Spec(job.ref, self.model, channels, settings, pass1)
         todo = [k for k in range(len(plan)) if k not in results]
         for k, r in zip(todo, job.map(partial(_segment_chunk, spec),

@@ -150,7 +150,7 @@ def _global(step: Any, card: Any, ref: Any, channels: list[int], shape: tuple[in
 def run_chunked(step: Any, job: Any, card: Any, channels: list[int], shape: tuple[int, int, int],
                 anisotropy: float, pixel_size: float | None, path: str) -> dict[str, Any]:
     """Segment the job's stack chunk by chunk into ``path`` (``(z, y, x)``); the estimate record."""
-    from cellscale.engine._segment_step import _create, _estimate_record
+    from cellscale.engine._segment_step import _create
     from cellscale.segment._core import default_overlap, plan_for
     from cellscale.segment._stitch import chunk_offsets
 
@@ -166,7 +166,7 @@ def run_chunked(step: Any, job: Any, card: Any, channels: list[int], shape: tupl
     counts = job.map(partial(_chunk_task, spec), list(plan.chunks))
     offsets = chunk_offsets(counts).tolist()
     job.map(partial(_assemble_task, plan, pass1, path, offsets, shape[0]), list(plan.chunks))
-    record = _estimate_record(found)
+    record = found.record()
     record["chunks"] = len(plan)
     record["count"] = int(sum(counts))
     return record

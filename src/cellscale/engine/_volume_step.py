@@ -112,7 +112,7 @@ def _segment_volume_task(spec: _VolumeSpec, _index: int) -> dict[str, Any]:
     import zarr
 
     from cellscale.engine._job import open_image
-    from cellscale.engine._segment_step import _estimate_record, _model
+    from cellscale.engine._segment_step import _model
     from cellscale.segment._volume import segment_volume
 
     image = open_image(spec.ref)
@@ -125,7 +125,7 @@ def _segment_volume_task(spec: _VolumeSpec, _index: int) -> dict[str, Any]:
         pixel_size=spec.pixel_size, anisotropy=spec.anisotropy, views=spec.views,
         tile_size=spec.tile_size, batch_size=spec.batch_size, source=spec.ref.path)
     zarr.open_array(spec.path, mode="r+")[...] = labels
-    return {"count": int(labels.max()), "estimate": _estimate_record(found)}
+    return {"count": int(labels.max()), "estimate": found.record()}
 
 
 def run_volume(step: Any, job: Any, card: Any, channels: list[int]) -> None:

@@ -51,6 +51,7 @@ from cellscale.segment._estimate import (
     LOW_CONFIDENCE,
     Estimate,
     flip_agreement,
+    given_diameter,
     pick_diameter,
     size_passes,
     size_warnings,
@@ -62,10 +63,10 @@ from cellscale.segment._scale import rescale_image, resize_labels, resize_map, s
 from cellscale.segment._stitch import assemble_core, chunk_offsets, keep_core_objects
 from cellscale.segment._tiling import default_overlap, predict_tiled
 
-__all__ = ["CHUNK_SIZE", "ESTIMATE_CHUNKS", "TILE_SIZE", "Estimate", "Settings", "assess",
-           "default_overlap", "estimate_chunks", "estimate_on", "fixed_scale", "halo_pixels",
-           "image_settings", "network_maps", "object_areas", "plan_for", "read_block",
-           "region_labels", "sample", "segment_chunked"]
+__all__ = ["CHUNK_SIZE", "ESTIMATE_CHUNKS", "TILE_SIZE", "Estimate", "Settings", "Timings",
+           "assess", "default_overlap", "estimate_chunks", "estimate_on", "fixed_scale",
+           "halo_pixels", "image_settings", "measuring_labels", "network_maps", "object_areas",
+           "plan_for", "read_block", "region_labels", "sample", "segment_chunked"]
 
 #: Default chunk side: a typical image (up to 2048 x 2048) is one chunk, as in the engine.
 CHUNK_SIZE = 2048
@@ -335,9 +336,21 @@ def object_areas(labels: np.ndarray) -> np.ndarray:
     return areas[areas > 0].astype(np.int64)
 
 
+def measuring_labels(model: Any, settings: Settings, kind: str
+                     ) -> Callable[[np.ndarray, float], np.ndarray]:
+    """``labels_at(block, scale)``: one compartment's labels of a raw block segmented at
+    ``scale``, on the network's grid (:func:`region_labels` with ``native=True``), for
+    measuring sizes and agreement."""
+    def labels_at(block: np.ndarray, scale: float) -> np.ndarray:
+        spec = replace(settings, compartments=(kind,), scale=scale)
+        return region_labels(model, block, spec, native=True)[kind]
+
+    return labels_at
+
+
 def assess(model: Any, blocks: Sequence[np.ndarray], settings: Settings, *, kind: str,
            first_areas: Sequence[np.ndarray] | None = None,
-           diameter: float | None = None) -> Estimate:
+           diameter: float | str | None = None) -> Estimate:
     """The image's resize factor, object diameter and confidence, from a few of its chunks.
 
     Parameters
@@ -355,20 +368,19 @@ def assess(model: Any, blocks: Sequence[np.ndarray], settings: Settings, *, kind
         block: given for ``diameter="auto"``, which then runs passes at other
         scales (:func:`~cellscale.segment._estimate.size_passes`) and picks
         the scale.
-    diameter : float, optional
-        The user's diameter, reported as it is.
+    diameter : float, str or None
+        The user's ``diameter`` option: a number is reported as it is
+        (``"auto"``, ``"off"`` and None are not diameters).
 
     Returns
     -------
     Estimate
         Scale, diameter, flip-agreement confidence and warnings.
     """
-    def labels_at(block: np.ndarray, scale: float) -> np.ndarray:
-        spec = replace(settings, compartments=(kind,), scale=scale)
-        return region_labels(model, block, spec, native=True)[kind]
-
+    labels_at = measuring_labels(model, settings, kind)
     warnings: list[str] = []
     scale = settings.scale
+    diameter = given_diameter(diameter)
     if first_areas is not None:
         areas = np.concatenate([np.asarray(a, np.int64) for a in first_areas])
         passes = size_passes(labels_at, blocks, areas)
@@ -477,13 +489,13 @@ def segment_chunked(
     blocks = [read_block(image, channels, c.region) for c in picked]
     _add(timings, "normalise", t0)
     areas = None
-    if scale is None:
-        first = {c.index: labels_of(c, settings) for c in picked}
+    if scale is None:  # the first pass at scale 1, on the blocks just read
+        first = {c.index: region_labels(model, b, settings, timings=timings, source=source)
+                 for c, b in zip(picked, blocks)}
         areas = [object_areas(first[c.index][kind]) for c in picked]
     t0 = time.perf_counter()
-    estimate = assess(model, blocks, settings, kind=kind,
-                      first_areas=areas,
-                      diameter=_given(diameter))
+    estimate = assess(model, blocks, settings, kind=kind, first_areas=areas,
+                      diameter=diameter)
     del blocks
     _add(timings, "estimate", t0)
     if estimate.scale != settings.scale:
@@ -502,11 +514,6 @@ def segment_chunked(
         return result, estimate
     return _stitched(plan, settings, lambda ch: first.pop(ch.index, None) or labels_of(
         ch, settings), out, timings), estimate
-
-
-def _given(diameter: float | str | None) -> float | None:
-    """The user's diameter as a number, or None (``"auto"`` or not given)."""
-    return float(diameter) if isinstance(diameter, (int, float)) else None
 
 
 def _stitched(plan: ChunkPlan, settings: Settings,

@@ -32,13 +32,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from cellscale.segment._scale import LARGE_TARGET, MIN_OBJECTS, SWEET_SPOT, median_diameter_of
 
 __all__ = ["AGREE", "LOW_CONFIDENCE", "SIZE_WINDOW", "SMALLEST", "WINDOW", "Estimate", "estimation_scales",
-           "flip_agreement", "pick_diameter"]
+           "flip_agreement", "given_diameter", "pick_diameter"]
 
 #: Largest ratio between two passes' diameters (image pixels) that counts as agreement.
 AGREE = 1.3
@@ -81,6 +82,18 @@ class Estimate:
     diameter: float | None = None
     confidence: float | None = None
     warnings: tuple[str, ...] = ()
+
+    def record(self) -> dict[str, Any]:
+        """The estimate as plain JSON-ready values (the results store keeps it so)."""
+        return {"scale": float(self.scale),
+                "diameter": None if self.diameter is None else float(self.diameter),
+                "confidence": None if self.confidence is None else float(self.confidence),
+                "warnings": list(self.warnings)}
+
+
+def given_diameter(diameter: float | str | None) -> float | None:
+    """The user's ``diameter`` option as a number, or None (``"auto"``, ``"off"`` or not given)."""
+    return float(diameter) if isinstance(diameter, (int, float)) else None
 
 
 def estimation_scales(first: float | None, side: int) -> list[float]:

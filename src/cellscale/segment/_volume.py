@@ -46,8 +46,18 @@ from typing import Any
 import numpy as np
 
 from cellscale.errors import InvalidArgumentError, InvalidImageError
-from cellscale.segment._core import fixed_scale, network_maps
-from cellscale.segment._estimate import LOW_CONFIDENCE, Estimate
+from cellscale.segment._core import (
+    Settings,
+    Timings,
+    _add,
+    assess,
+    fixed_scale,
+    measuring_labels,
+    network_maps,
+    object_areas,
+    region_labels,
+)
+from cellscale.segment._estimate import LOW_CONFIDENCE, Estimate, given_diameter
 from cellscale.segment._normalise import MAX_SAMPLES, apply_ranges, percentile_range
 from cellscale.segment._postprocess import CENTRE_MIN_DISTANCE, relabel_sequential
 from cellscale.segment._scale import rescale_image, resize_labels, scale_for
@@ -79,12 +89,6 @@ CROSS_SECTION = 0.9
 #: and mean AP 0.418, against 0.875 and 0.368 with xy planes only, at 2-5x the time.
 VIEWS = ("yx", "zx", "zy")
 
-Timings = dict[str, float]
-
-
-def _add(timings: Timings | None, key: str, since: float) -> None:
-    if timings is not None:
-        timings[key] = timings.get(key, 0.0) + time.perf_counter() - since
 
 
 def volume_bytes(shape: tuple[int, int, int], *, channels: int = 1, scale: float = 1.0,
@@ -405,8 +409,6 @@ def estimate_size(model: Any, norm: np.ndarray, compartment: str, *, tile_size: 
     diameter returned is the 2-D estimate over :data:`CROSS_SECTION`; the
     scale is the 2-D one.
     """
-    from cellscale.segment._core import Settings, assess, object_areas, region_labels
-
     if overlap is None:
         card = model.card
         overlap = default_overlap(card.inputs.diameter_range[1], card.inputs.size_multiple)
@@ -431,13 +433,9 @@ def _most_consistent(model: Any, blocks: list[np.ndarray], settings: Any, kind: 
     large textured nuclei gives pieces (CHO stacks: 19 px at x1, 44 px at
     x0.5, 66 px at x0.25 unconfirmed; flip agreement 0.45 at x1).
     """
-    from cellscale.segment._core import region_labels
     from cellscale.segment._estimate import flip_agreement, size_passes
 
-    def labels_at(block: np.ndarray, scale: float) -> np.ndarray:
-        spec = replace(settings, compartments=(kind,), scale=scale)
-        return region_labels(model, block, spec, native=True)[kind]
-
+    labels_at = measuring_labels(model, settings, kind)
     best = found
     for _, diameter in size_passes(labels_at, blocks, np.concatenate(first)):
         if diameter is None:
@@ -535,8 +533,7 @@ def segment_volume(
         return np.zeros(shape, np.uint32), estimate or Estimate(1.0)
     scale = fixed_scale(card, diameter=diameter, pixel_size=pixel_size)
     _add(timings, "normalise", t0)
-    found = Estimate(1.0 if scale is None else scale,
-                     float(diameter) if isinstance(diameter, (int, float)) else None)
+    found = Estimate(1.0 if scale is None else scale, given_diameter(diameter))
     if estimate is not None:
         found = estimate
     elif found.diameter is None:  # seeds need the objects' size even when not resized
