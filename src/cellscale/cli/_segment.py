@@ -118,13 +118,16 @@ def _open_for(segmenter: Any, input: Path, output: Path, *, axes: str | None) ->
     """
     import tempfile
 
-    from cellscale.io import read
+    from cellscale.io import describe, read
 
     if segmenter.model is not None:
         with named(input):
-            lazy = read(input, axes=axes, lazy=True)
-        if max(lazy.sizes["y"], lazy.sizes["x"]) > segmenter.chunk_size and \
-                lazy.sizes.get("z", 1) == 1:  # z-stacks are segmented whole (in memory)
+            info = describe(input, axes=axes)  # the header only: no Dask for small images
+        sizes = dict(zip(info.axes or "", info.shape))
+        if max(sizes.get("y", 0), sizes.get("x", 0)) > segmenter.chunk_size and \
+                sizes.get("z", 1) == 1:  # z-stacks are segmented whole (in memory)
+            with named(input):
+                lazy = read(input, axes=axes, lazy=True)
             where = output.absolute().parent
             scratch = tempfile.TemporaryDirectory(
                 prefix=".cellscale-segment-", dir=where if where.is_dir() else None)
