@@ -74,6 +74,25 @@ def test_segment_with_onnx_model_zarr_and_channels(data, tmp_path, cli):
     assert " nuclei in " in stdout
 
 
+def test_segment_blank_nuclear_channel(data, tmp_path, cli):
+    """--channels none,0: the cells model on a one-channel image (no nuclear stain)."""
+    import tifffile
+
+    from cellscale.io import read
+
+    card = data / "cells-model" / "tiny-cells.json"
+    one = tmp_path / "membrane_only.tif"
+    tifffile.imwrite(one, np.asarray(read(data / "tissue" / "image.ome.tif").data)[1])
+    code, _, err = cli("segment", str(one), "-o", str(tmp_path / "refused.tif"), "--model", str(card))
+    assert code == 1 and "--channels none,channel_0" in err, err
+    out = tmp_path / "cells.tif"
+    code, stdout, err = cli("segment", str(one), "-o", str(out), "--model", str(card),
+                            "--channels", "none,0", "--tile-size", "64")
+    assert code == 0, err
+    expected = segment(read(one), model=card, channels=[None, 0], tile_size=64)
+    np.testing.assert_array_equal(np.asarray(read_labels(out)), expected)
+
+
 def test_segment_errors_are_one_paragraph(data, tmp_path, cli):
     card = data / "cells-model" / "tiny-cells.json"
     image = data / "tissue" / "image.ome.tif"

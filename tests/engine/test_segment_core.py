@@ -86,3 +86,22 @@ def test_segment_streams_an_image_larger_than_a_chunk(capsys, tmp_path, monkeypa
     np.testing.assert_array_equal(written, expected)
     assert f"Segmented {int(expected.max())} nuclei" in stdout
     assert sorted(p.name for p in out_dir.iterdir()) == ["l.zarr"]  # no scratch left
+
+
+@pytest.mark.parametrize("axes", ["cyx", "yx"])
+def test_read_region_fills_a_blank_role_with_zeros(tmp_path, axes):
+    """channels=[None, k]: a model role left blank reads as zeros beside the chosen channel."""
+    import tifffile
+
+    from cellscale.engine._job import ImageRef, read_region
+
+    data = np.arange(3 * 8 * 10, dtype=np.uint16).reshape(3, 8, 10)
+    if axes == "yx":
+        data = data[2]
+    path = tmp_path / "img.tif"
+    tifffile.imwrite(path, data)
+    ref = ImageRef(str(path), "img", axes, data.shape, ("a", "b", "c") if axes == "cyx" else ("channel_0",))
+    block = read_region(ref, (1, 5, 2, 9), channels=[None, 2 if axes == "cyx" else 0])
+    expected = (data[2] if axes == "cyx" else data)[1:5, 2:9]
+    assert block.shape == (2, 4, 7) and not block[0].any()
+    np.testing.assert_array_equal(block[1], expected)

@@ -63,6 +63,23 @@ def test_channels_by_name_order_and_alias(cells_model, nuclei_model, nuclei_samp
         segment(nuclei_sample.image, model=cells_model)  # one channel for a two-channel model
 
 
+def test_blank_role_is_a_zero_channel(cells_model, nuclei_sample):
+    """channels=(None, X) or "none" feeds zeros to a role: a cells image without a nuclear stain."""
+    two = _two_channel(nuclei_sample)
+    blanked = two.copy()
+    blanked[0] = 0
+    ref = segment(Image(blanked, axes="cyx"), model=cells_model)
+    one = Image(two[1].copy(), axes="yx")
+    np.testing.assert_array_equal(segment(one, model=cells_model, channels=[None, 0]), ref)
+    named = Image(two[::-1].copy(), axes="cyx", channel_names=("phase", "DAPI"))
+    np.testing.assert_array_equal(segment(named, model=cells_model, channels=["none", "phase"]), ref)
+    with pytest.raises(InvalidArgumentError, match="every channel given is 'none'"):
+        segment(one, model=cells_model, channels=[None, "none"])
+    with pytest.raises(InvalidArgumentError, match="needs 2 channel") as err:
+        segment(one, model=cells_model)
+    assert err.value.choices == ("none,channel_0",) and "'none' leaves a role blank" in str(err.value)
+
+
 def test_tissue_channels_by_name_and_compartments(cells_model, tissue_image):
     assert tissue_image.channel_names[:2] == ("DNA", "membrane")
     cells = Segmenter(cells_model)

@@ -18,7 +18,9 @@ ModelOpt = Annotated[str, typer.Option(
          "Cellpose 3: cellpose[:TYPE|PATH] (it gets --diameter as Cellpose's diameter).")]
 ChannelsOpt = Annotated[str | None, typer.Option(
     "--channels",
-    help="Image channels for the model's inputs, in its order, by name or index: e.g. DNA,membrane.")]
+    help="Image channels for the model's inputs, in its order, by name or index: e.g. "
+         "DNA,membrane; 'none' leaves a role blank (none,0: the cells model on an image "
+         "without a nuclear stain).")]
 TileOpt = Annotated[int, typer.Option(
     "--tile-size", help="Largest tile side in pixels (the result does not depend on it).")]
 CompartmentOpt = Annotated[str | None, typer.Option(

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from cellscale.engine._plan import ChunkPlan
+from cellscale.segment._inputs import fill_blank
 
 __all__ = ["ImageRef", "Job", "LabelLayer", "read_region", "serial_map"]
 
@@ -167,7 +168,7 @@ def open_image(ref: ImageRef) -> Any:
 
 
 def read_region(ref: ImageRef, region: tuple[int, int, int, int], *,
-                channels: list[int] | None = None, t: int | None = None) -> np.ndarray:
+                channels: list[int | None] | None = None, t: int | None = None) -> np.ndarray:
     """Pixels of a ``(y0, y1, x0, x1)`` region as ``(c, h, w)`` (in memory).
 
     Parameters
@@ -175,8 +176,9 @@ def read_region(ref: ImageRef, region: tuple[int, int, int, int], *,
     ref : ImageRef
     region : (int, int, int, int)
         Half-open ``y0, y1, x0, x1``.
-    channels : list of int, optional
-        Channel indices; default all.
+    channels : list of int or None, optional
+        Channel indices; default all. None gives a blank (zero) channel there
+        (a model role left empty, see :func:`cellscale.segment.select_channels`).
     t : int, optional
         Frame of a movie (required when the image has a ``t`` axis).
     """
@@ -187,7 +189,8 @@ def read_region(ref: ImageRef, region: tuple[int, int, int, int], *,
         if axis == "t":
             index.append(0 if t is None else t)
         elif axis == "c":
-            index.append(list(channels) if channels is not None else slice(None))
+            index.append([c for c in channels if c is not None] if channels is not None
+                         else slice(None))
         elif axis == "z":
             index.append(0)
         elif axis == "y":
@@ -200,7 +203,7 @@ def read_region(ref: ImageRef, region: tuple[int, int, int, int], *,
     block = np.asarray(block)
     if "c" not in image.axes:
         block = block[None]
-    return block
+    return block if channels is None else fill_blank(block, channels)
 
 
 def worker_threads() -> int:

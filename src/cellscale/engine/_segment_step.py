@@ -78,7 +78,7 @@ class _Spec:
 
     ref: ImageRef
     model: str
-    channels: list[int]
+    channels: list[int | None]
     settings: Any  # cellscale.segment._core.Settings
     paths: dict[str, str]
     estimate: str | None = None
@@ -167,7 +167,8 @@ class SegmentStep(Step):
     model: str = Field("nuclei", description="Model name, or path/URL of a model card.")
     channels: list[str | int] | None = Field(
         None, description="Image channels for the model's inputs, in its order; default "
-                          "by name (DNA/DAPI/Hoechst, membrane).")
+                          "by name (DNA/DAPI/Hoechst, membrane); 'none' leaves a role blank "
+                          "(none,0: the cells model on an image without a nuclear stain).")
     compartments: list[Literal["cells", "nuclei"]] | None = Field(
         None, description="Objects to keep; default all the model outputs.")
     tile_size: int = Field(512, ge=64, description="Network tile side within a chunk "
@@ -190,6 +191,7 @@ class SegmentStep(Step):
 
     def _prepare(self, job: Job) -> tuple[Any, list[int], list[str]]:
         from cellscale.segment import select_channels
+        from cellscale.segment._inputs import refuse_blank
 
         if self.model == "classical" or ":" in self.model and self.model.split(":")[0] in (
                 "cellpose", "stardist"):
@@ -201,6 +203,7 @@ class SegmentStep(Step):
         channels = select_channels(image, list(card.inputs.channels), self.channels,
                                    model=f"model {card.name!r}")
         if is_volume(image):  # z-stacks: nuclei in 3-D, whole (cellscale.engine._volume_step)
+            refuse_blank(channels, f"{job.ref.path}: 3-D segmentation of a z-stack")
             big = max(image.sizes["y"], image.sizes["x"]) > job.plan.chunk_size
             return card, channels, check_volume(self, card, image, channels,
                                                 job.plan.chunk_size if big else None)

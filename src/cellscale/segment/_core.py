@@ -56,6 +56,7 @@ from cellscale.segment._estimate import (
     size_passes,
     size_warnings,
 )
+from cellscale.segment._inputs import fill_blank
 from cellscale.segment._normalise import MAX_SAMPLES, apply_ranges, percentile_range
 from cellscale.segment._plan import Chunk, ChunkPlan, halo_for, plan_chunks
 from cellscale.segment._postprocess import decode_maps, relabel_sequential
@@ -221,7 +222,7 @@ def _materialise(data: Any, scheduler: str | None = "synchronous") -> np.ndarray
     return np.asarray(data)
 
 
-def sample(image: Any, channels: Sequence[int], *, scheduler: str | None = "synchronous",
+def sample(image: Any, channels: Sequence[int | None], *, scheduler: str | None = "synchronous",
            source: str = "") -> tuple[np.ndarray, int]:
     """The regular subsample of the chosen channels that normalisation ranges come from.
 
@@ -229,8 +230,8 @@ def sample(image: Any, channels: Sequence[int], *, scheduler: str | None = "sync
     ----------
     image : Image
         A 2-D image (axes ``yx`` or ``cyx``, singleton ``t``/``z`` allowed), in memory or lazy.
-    channels : sequence of int
-        Channel indices (ignored without a ``c`` axis).
+    channels : sequence of int or None
+        Channel indices (ignored without a ``c`` axis); None gives a blank (zero) channel.
     scheduler : str, optional
         Dask scheduler for a lazy image (None: the default one, e.g. a cluster's).
     source : str
@@ -248,26 +249,28 @@ def sample(image: Any, channels: Sequence[int], *, scheduler: str | None = "sync
     part = slice(None, None, stride)
     if "c" in image.axes:
         picked = [_materialise(image.data[_index(image, c, part, part)], scheduler)
-                  for c in channels]
-        out = np.stack(picked)
+                  for c in channels if c is not None]
+        out = fill_blank(np.stack(picked), channels)
     else:
-        out = _materialise(image.data[_index(image, 0, part, part)], scheduler)[None]
+        out = fill_blank(_materialise(image.data[_index(image, 0, part, part)], scheduler)[None],
+                         channels)
     _check_finite(out, source, exact=stride == 1)
     if out.dtype == bool:
         out = out.astype(np.uint8)
     return out, stride
 
 
-def read_block(image: Any, channels: Sequence[int], region: tuple[int, int, int, int], *,
+def read_block(image: Any, channels: Sequence[int | None], region: tuple[int, int, int, int], *,
                scheduler: str | None = "synchronous") -> np.ndarray:
     """Raw pixels of the chosen channels over ``region = (y0, y1, x0, x1)``, as ``(c, h, w)``."""
     y0, y1, x0, x1 = region
     if "c" in image.axes:
-        block = _materialise(image.data[_index(image, list(channels), slice(y0, y1),
-                                               slice(x0, x1))], scheduler)
+        block = fill_blank(_materialise(image.data[_index(
+            image, [c for c in channels if c is not None], slice(y0, y1), slice(x0, x1))],
+            scheduler), channels)
     else:
-        block = _materialise(image.data[_index(image, 0, slice(y0, y1), slice(x0, x1))],
-                             scheduler)[None]
+        block = fill_blank(_materialise(image.data[_index(image, 0, slice(y0, y1), slice(x0, x1))],
+                                        scheduler)[None], channels)
     return block.astype(np.uint8) if block.dtype == bool else block
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from cellscale.errors import InvalidArgumentError, InvalidAxesError, InvalidImageError
 from cellscale.io import Image
 
-__all__ = ["as_image", "channel_stack", "select_channels"]
+__all__ = ["as_image", "channel_stack", "fill_blank", "refuse_blank", "select_channels"]
 
 #: Other names of a role that mean the same stain (compared case-insensitively).
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -73,13 +73,17 @@ def channel_names(image: Image) -> tuple[str, ...]:
 
 
 def select_channels(
-    image: Image, wanted: Sequence[str], channels: Sequence[str | int] | None = None,
+    image: Image, wanted: Sequence[str], channels: Sequence[str | int | None] | None = None,
     *, model: str = "the model",
-) -> list[int]:
+) -> list[int | None]:
     """Indices of the image channels that feed the roles ``wanted``, in that order.
 
     With ``channels`` given, they name (or number) the image's channels, one
-    per role. Otherwise each role is matched to a channel of the same name
+    per role; ``None`` (or ``"none"``) leaves a role blank: the model gets an
+    empty channel there, e.g. ``(None, "phase")`` for the ``cells`` model on
+    a transmitted-light or cytoplasm image without a nuclear stain (as
+    Cellpose's "no nuclear channel"). At least one role needs a channel.
+    Otherwise each role is matched to a channel of the same name
     (case-insensitive; DAPI, Hoechst, DRAQ5 also count as DNA); failing that,
     an image with exactly ``len(wanted)`` channels gives them in order.
 
@@ -97,7 +101,10 @@ def select_channels(
             channels = [channels]
         if len(channels) != len(wanted):
             raise InvalidArgumentError(f"{len(channels)} channel(s) {list(channels)} given, but {need}")
-        return [_find(names, c, need) for c in channels]
+        found = [None if _blank(names, c) else _find(names, c, need) for c in channels]
+        if all(i is None for i in found):
+            raise InvalidArgumentError(f"every channel given is 'none': {need}; give at least one")
+        return found
     lower = [n.lower() for n in names]
     found = []
     for role in wanted:
@@ -109,11 +116,29 @@ def select_channels(
     if len(names) == len(wanted):
         return list(range(len(names)))
     missing = [role for role, i in zip(wanted, found) if i is None]
+    blank = len(names) < len(wanted) and len(wanted) > 1
     raise InvalidArgumentError(
         f"{need}; none is named {', '.join(map(repr, missing))}",
-        hint="choose the image's channels for the model with channels=, in the model's order",
-        option="channels", choices=[",".join(names[: len(wanted)])] if len(names) >= len(wanted) else (),
+        hint="choose the image's channels for the model with channels=, in the model's order"
+             + ("; 'none' leaves a role blank (e.g. an image without a nuclear stain)" if blank else ""),
+        option="channels",
+        choices=[",".join(names[: len(wanted)])] if len(names) >= len(wanted) else
+        [",".join(["none"] * (len(wanted) - len(names)) + list(names))] if blank else (),
     )
+
+
+def _blank(names: tuple[str, ...], channel: str | int | None) -> bool:
+    """Whether ``channel`` asks for a blank role (None or "none", unless a channel is named so)."""
+    if channel is None:
+        return True
+    return isinstance(channel, str) and channel.lower() == "none" and \
+        channel.lower() not in (n.lower() for n in names)
+
+
+def refuse_blank(chosen: Sequence[int | None], what: str) -> None:
+    """Refuse blank roles where they are not supported (``what`` names the path)."""
+    if any(i is None for i in chosen):
+        raise InvalidArgumentError(f"{what} needs every channel of the model; 'none' is not supported there")
 
 
 def _find(names: tuple[str, ...], channel: str | int, need: str) -> int:
@@ -130,8 +155,32 @@ def _find(names: tuple[str, ...], channel: str | int, need: str) -> int:
     raise InvalidArgumentError(f"no channel {channel!r} in the image: {need}")
 
 
-def channel_stack(image: Image, indices: Sequence[int]) -> np.ndarray:
+def fill_blank(data: np.ndarray, indices: Sequence[int | None]) -> np.ndarray:
+    """The channels read for the non-blank ``indices``, with zeros where a role is blank.
+
+    Parameters
+    ----------
+    data : ndarray, shape (k, ...)
+        One channel per index that is not None, in order.
+    indices : sequence of int or None
+        The roles' channels, None for a blank role (see :func:`select_channels`).
+
+    Returns
+    -------
+    ndarray, shape (len(indices), ...)
+        ``data`` itself when no role is blank.
+    """
+    if all(i is not None for i in indices) or len(data) == len(indices):
+        return data
+    out = np.zeros((len(indices), *data.shape[1:]), dtype=data.dtype)
+    out[[k for k, i in enumerate(indices) if i is not None]] = data
+    return out
+
+
+def channel_stack(image: Image, indices: Sequence[int | None]) -> np.ndarray:
     """The chosen channels as one in-memory array of shape (c, y, x), checked for NaN.
+
+    A blank role (index None) is a channel of zeros.
 
     Raises
     ------
@@ -139,18 +188,15 @@ def channel_stack(image: Image, indices: Sequence[int]) -> np.ndarray:
         When a chosen channel holds NaN or infinite values.
     """
     data = image.data
-    if "c" in image.axes:
-        data = data[list(indices)]
-    else:
-        data = data[None]
-    data = np.asarray(data.compute() if hasattr(data, "compute") else data)
+    data = data[[i for i in indices if i is not None]] if "c" in image.axes else data[None]
+    data = fill_blank(np.asarray(data.compute() if hasattr(data, "compute") else data), indices)
     if data.dtype == bool:
         data = data.astype(np.uint8)
     if data.dtype.kind == "f":
         bad = ~np.isfinite(data)
         if bad.any():
             names = channel_names(image)
-            which = [names[indices[c]] for c in range(data.shape[0]) if bad[c].any()]
+            which = [names[i] for c, i in enumerate(indices) if i is not None and bad[c].any()]
             raise InvalidImageError(
                 f"{_where(image)}image holds {int(bad.sum())} NaN or infinite pixel(s) "
                 f"(channel(s) {which}); replace them first, e.g. with numpy.nan_to_num"

@@ -103,7 +103,7 @@ def segment_stack(segmenter: Any, image: Any, *, axes: str | None = None, out: A
         A stack whose segmentation needs more than :data:`MEMORY_FRACTION` of memory.
     """
     from cellscale.io._common import physical_memory
-    from cellscale.segment._inputs import select_channels
+    from cellscale.segment._inputs import refuse_blank, select_channels
     from cellscale.segment._volume import segment_volume, volume_bytes
 
     start = time.perf_counter() if start is None else start
@@ -113,6 +113,7 @@ def segment_stack(segmenter: Any, image: Any, *, axes: str | None = None, out: A
         img = img.isel(t=0)
     chosen = select_channels(img, segmenter.inputs, segmenter.channels,
                              model=f"model {segmenter.name!r}")
+    refuse_blank(chosen, f"{_where(img)}3-D segmentation of a z-stack")
     anisotropy, warning = stack_anisotropy(img, anisotropy=getattr(segmenter, "anisotropy", None),
                                            pixel_size=segmenter.pixel_size)
     shape = (img.sizes["z"], img.sizes["y"], img.sizes["x"])
