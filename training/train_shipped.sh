@@ -6,7 +6,8 @@
 # DATA (default /tmp/cellscale-training) holds the simulated sets; RUNS
 # (default /tmp/cellscale-runs) the training runs. Each model trains for the
 # wall-time budget in its recipe (training/<name>.json, 38-40 min on CPU cores;
-# nuclei: the specialist nuclei_base.json, then the generalist nuclei.json from it),
+# nuclei: the specialist nuclei_base.json, then the generalist nuclei.json from it,
+# then the half-and-half weight average of the two: training/average.py),
 # is scored on the held-out set and copied into src/cellscale/models/weights/
 # as NAME.onnx (network), NAME.json (card) and NAME.pt (weights for fine-tuning).
 set -euo pipefail
@@ -32,7 +33,13 @@ nuclei() {  # the specialist (nuclei_base.json), then fine-tuned on the generali
         --data "$DATA/nuclei/train" --test-data "$DATA/nuclei/test" --out "$RUNS/nuclei_base" --no-progress
     python training/train.py training/nuclei.json --from-model "$RUNS/nuclei_base/nuclei.pt" \
         --data "$DATA/nuclei/train" "$DATA/generalist/train" \
-        --test-data "$DATA/nuclei/test" --out "$RUNS/nuclei" --no-progress
+        --test-data "$DATA/nuclei/test" --out "$RUNS/nuclei_tuned" --no-progress
+    # v2 = half the specialist + half the fine-tune (WiSE-FT), exported and quantised again
+    python training/average.py "$RUNS/nuclei_base/nuclei.json" "$RUNS/nuclei_tuned/nuclei.json" \
+        --out "$RUNS/nuclei_blend" --weight 0.5
+    python training/quantize.py "$RUNS/nuclei_blend/nuclei.json" --from-weights \
+        --data "$DATA/nuclei/train" "$DATA/generalist/train" \
+        --test-data "$DATA/nuclei/test" --out "$RUNS/nuclei"
     mkdir -p "$WEIGHTS"
     cp "$RUNS/nuclei/nuclei.onnx" "$RUNS/nuclei/nuclei.json" "$RUNS/nuclei/nuclei.pt" "$WEIGHTS/"
 }
