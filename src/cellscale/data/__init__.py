@@ -11,6 +11,8 @@ Images larger than 4096² are rendered lazily, chunk by chunk, with Dask.
 :func:`simulate_nuclei` fluorescence nuclei of cultured cells (DNA stain)
 :func:`generalist_options` per-image options drawn from wide ranges (domain randomisation)
 :func:`simulate_tissue` multiplexed tissue: DNA, membrane, marker channels
+:func:`simulate_culture` cultured cells: DNA + stain, phase or bright field
+:func:`culture_options` per-image options of simulate_culture (wide ranges)
 :func:`simulate_movie`  live-cell time-lapse with tracks and lineage (CTC)
 :func:`simulate_fish`   single-molecule FISH spots in cells, with codebooks
 :func:`simulate_nuclei_3d` 3-D stacks of nuclei (anisotropic voxels, z-elongated PSF)
@@ -19,6 +21,8 @@ Images larger than 4096² are rendered lazily, chunk by chunk, with Dask.
 ======================  ===================================================
 """
 
+from cellscale.data._culture import CultureOptions, simulate_culture
+from cellscale.data._culture_options import CULTURE_REGIMES, culture_options
 from cellscale.data._fish import simulate_fish
 from cellscale.data._generalist import REGIMES as GENERALIST_REGIMES
 from cellscale.data._generalist import generalist_options
@@ -31,15 +35,19 @@ from cellscale.data._tissue import CELL_TYPES, MARKERS, TissueOptions, simulate_
 
 __all__ = [
     "CELL_TYPES",
+    "CULTURE_REGIMES",
+    "CultureOptions",
     "GENERALIST_REGIMES",
     "MARKERS",
     "Nuclei3DOptions",
     "NucleiOptions",
     "Sample",
     "TissueOptions",
+    "culture_options",
     "generalist_options",
     "load_sample",
     "save_sample",
+    "simulate_culture",
     "simulate_fish",
     "simulate_movie",
     "simulate_nuclei",
