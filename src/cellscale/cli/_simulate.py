@@ -24,7 +24,8 @@ AllowLarge = Annotated[bool, typer.Option(
 
 #: Rough cost of simulating one pixel (of one frame) with each generator, measured
 #: at 1024x1024 on 2 CPU cores (2026-12): peak memory in bytes and seconds per megapixel.
-_COST = {"nuclei": (25, 0.6), "nuclei3d": (40, 0.5), "tissue": (100, 2.6), "movie": (60, 0.9), "fish": (45, 1.3)}
+_COST = {"nuclei": (25, 0.6), "nuclei3d": (40, 0.5), "tissue": (100, 2.6), "movie": (60, 0.9), "fish": (45, 1.3),
+         "culture": (150, 1.0)}
 
 
 def _plan(kind: str, size: tuple[int, int], *, planes: int, channels: int, label_images: int,
@@ -221,3 +222,70 @@ def fish(
     if rounds is not None:
         options["rounds"] = rounds
     _run("fish", output, overwrite, lambda: simulate_fish(**options))
+
+
+def _choice(flag: str, value: str | None, valid: tuple[str, ...]) -> None:
+    from cellscale.errors import InvalidArgumentError
+
+    if value is not None and value not in valid:
+        raise InvalidArgumentError(f"{flag} must be one of {', '.join(valid)}; got {value!r}")
+
+
+@simulate_app.command("culture")
+def culture(
+    output: Out,
+    seed: Seed = 0,
+    size: Size = (512, 512),
+    shape_kind: Annotated[str | None, typer.Option(
+        "--shape-kind", help="Cell shape: epithelial, fibroblast, round, rod or mixed; random if not given.")] = None,
+    modality: Annotated[str | None, typer.Option(
+        "--modality", help="fluorescence, phase (contrast) or brightfield; random if not given.")] = None,
+    stain: Annotated[str | None, typer.Option(
+        "--stain", help="Fluorescent stain of the boundary channel: membrane or cytoplasm; random if not "
+                        "given.")] = None,
+    nucleus_stain: Annotated[str | None, typer.Option(
+        "--nucleus-stain", help="dna (stained nuclei) or none (blank DNA channel); random if not given.")] = None,
+    diameter: Annotated[float | None, typer.Option(
+        "--diameter", help="Typical cell diameter in pixels (rods: length); random in 15-150 (rods 10-40) "
+                           "if not given.")] = None,
+    density: Annotated[float | None, typer.Option(
+        "--density", help="Fraction of the field covered by cells (0-1); random if not given.")] = None,
+    snr: Annotated[float | None, typer.Option(
+        "--snr", help="Signal-to-noise ratio of the boundary channel; random in 3-100 if not given.")] = None,
+    overwrite: Overwrite = False,
+    allow_large: AllowLarge = False,
+) -> None:
+    """Cultured cells (epithelial, fibroblast, round, rods): DNA channel and a boundary channel
+    (membrane or cytoplasm stain, phase contrast or bright field, saved as 'membrane');
+    whole-cell and nuclear masks."""
+    from cellscale.data import simulate_culture
+    from cellscale.data._culture import (
+        CULTURE_MODALITIES,
+        CULTURE_SHAPES,
+        CULTURE_STAINS,
+        MAX_SIDE,
+        NUCLEUS_STAINS,
+    )
+    from cellscale.errors import InvalidArgumentError
+
+    _choice("--shape-kind", shape_kind, CULTURE_SHAPES)
+    _choice("--modality", modality, CULTURE_MODALITIES)
+    _choice("--stain", stain, CULTURE_STAINS)
+    _choice("--nucleus-stain", nucleus_stain, NUCLEUS_STAINS)
+    if not all(32 <= s <= MAX_SIDE for s in size):
+        raise InvalidArgumentError(f"--size must be 32 .. {MAX_SIDE} on each side, got {size[0]} {size[1]}")
+    if diameter is not None and not 2 < diameter <= 400:
+        raise InvalidArgumentError(f"--diameter must be in (2, 400] pixels, got {diameter}")
+    if density is not None and not 0 < density <= 1:
+        raise InvalidArgumentError(f"--density must be in (0, 1], got {density}")
+    if snr is not None and snr <= 0:
+        raise InvalidArgumentError(f"--snr must be positive, got {snr}")
+    shape = _check_size(size, output, overwrite)
+    _plan("culture", shape, planes=1, channels=2, label_images=2, allow_large=allow_large)
+    options: dict[str, Any] = {"shape": shape, "seed": seed}
+    for key, value in (("shape_kind", shape_kind), ("modality", modality), ("stain", stain),
+                       ("nucleus_stain", nucleus_stain), ("diameter", diameter),
+                       ("density", density), ("snr", snr)):
+        if value is not None:
+            options[key] = value
+    _run("culture", output, overwrite, lambda: simulate_culture(**options))

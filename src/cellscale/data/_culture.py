@@ -103,7 +103,7 @@ class CultureOptions(SimulationOptions):
 
     @field_validator("shape")
     @classmethod
-    def _side(cls, v: tuple[int, int]) -> tuple[int, int]:
+    def _shape(cls, v: tuple[int, int]) -> tuple[int, int]:
         if not all(cls.min_side <= s <= MAX_SIDE for s in v):
             raise ValueError(
                 f"each side of shape must be in {cls.min_side} .. {MAX_SIDE} (the culture "
@@ -191,7 +191,9 @@ def resolve_culture_options(opts: CultureOptions) -> dict[str, Any]:
     p_dna = 0.8 if modality == "fluorescence" else 0.5
     nucleus_stain = _pick(rng, opts.nucleus_stain, NUCLEUS_STAINS, [p_dna, 1 - p_dna])
     rod = kind == "rod"
-    d = _or(opts.diameter, _log(rng, 10.0, 40.0) if rod else _log(rng, 15.0, 150.0))
+    # A drawn diameter fits at least 4 times across the image's shorter side.
+    lo, hi = (10.0, 40.0) if rod else (15.0, 150.0)
+    d = _or(opts.diameter, _log(rng, lo, float(np.clip(min(opts.shape) / 4.0, lo, hi))))
     width = _or(opts.rod_width, rng.uniform(3.0, 8.0))
     snr = _or(opts.snr, _log(rng, 3.0, 100.0))
     p: dict[str, Any] = {
@@ -214,7 +216,7 @@ def resolve_culture_options(opts: CultureOptions) -> dict[str, Any]:
         "flatness": float(rng.uniform(0.25, 0.8)) if kind != "round" else 0.9,
         "nucleus_bulge": float(rng.uniform(0.0, 0.6)),
         "membrane_width": float(np.clip(rng.uniform(0.015, 0.05) * d, 0.7, 4.0)),
-        "membrane_cytoplasm": float(rng.uniform(0.03, 0.3)),
+        "membrane_cytoplasm": float(rng.uniform(0.03, 0.2)),
         "perinuclear": float(rng.uniform(0.0, 1.5)),
         "nucleus_level": float(rng.uniform(0.2, 1.3)),
         "grain": float(rng.uniform(0.1, 0.5)),
@@ -222,11 +224,16 @@ def resolve_culture_options(opts: CultureOptions) -> dict[str, Any]:
         "dna_texture": _log(rng, 0.5, 2.0),
         "dna_foci": float(rng.choice([0.0, 1.0, 3.0])),
     }
+    if opts.density is None:
+        # A drawn density gives at least ~5 cells.
+        area = d * p["rod_width"] if rod else np.pi * (d / 2.0) ** 2
+        least = 5.0 * area / (opts.shape[0] * opts.shape[1])
+        p["density"] = float(min(max(p["density"], least), 0.9))
     # Transmitted light: phase contrast (cells dark in 80 %, bright in 20 %, with a halo
-    # of 0.05-0.25 diameters, 2-15 px), or bright field (weak absorption, defocus ring).
+    # of 0.15-0.6 diameters, 3-40 px), or bright field (weak absorption, defocus ring).
     if modality == "phase":
         p["contrast"] = float(rng.uniform(0.4, 1.2) * rng.choice([1.0, -1.0], p=[0.8, 0.2]))
-        p["halo_sigma"] = float(np.clip(rng.uniform(0.05, 0.25) * d, 2.0, 15.0))
+        p["halo_sigma"] = float(np.clip(rng.uniform(0.15, 0.6) * d, 3.0, 40.0))
         p["defocus"] = 0.0
     else:
         p["contrast"] = float(rng.uniform(0.05, 0.3))

@@ -7,9 +7,10 @@ the other kinds spread over the dish, in clumps when ``clustering`` > 0. Each
 cell is a territory of :func:`~cellscale.data._territories.render_territories`
 (an irregular ellipse of area ``pi R^2``; epithelial cells reach further, so a
 colony fills with polygons meeting at flat membranes). Fibroblasts are long
-spindles with one to three thin processes: extra territory rows with the
-cell's label (:func:`process_rows`). Every cell but a rod has an off-centre
-nucleus, clipped to its cell when rendered.
+spindles with one to three thin processes (extra territory rows with the
+cell's label), rods are capsules, chains of discs (:func:`territory_rows`).
+Every cell but a rod has an off-centre nucleus, clipped to its cell when
+rendered.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from cellscale.data._layout import place_discs
 from cellscale.data._optics import smooth_field_at
 from cellscale.data._tissue_layout import _quantile_threshold
 
-__all__ = ["CELL_SHAPES", "culture_table", "process_rows"]
+__all__ = ["CELL_SHAPES", "culture_table", "territory_rows"]
 
 #: Cell shapes drawn by ``simulate_culture`` (``mixed`` mixes the first three).
 CELL_SHAPES = ("epithelial", "fibroblast", "round", "rod")
@@ -146,18 +147,24 @@ def culture_table(shape: tuple[int, int], seed: int, p: dict[str, Any]) -> pd.Da
     return table
 
 
-def process_rows(cells: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """Territory rows of the cells plus the thin processes of fibroblasts (same labels).
+def _rows(label, y, x, radius, elongation, angle, irregularity, shape_seed) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "label": label,
+            "y": y,
+            "x": x,
+            "radius": radius,
+            "elongation": elongation,
+            "angle": angle,
+            "irregularity": irregularity,
+            "reach": 1.0,
+            "shape_seed": shape_seed,
+        }
+    )
 
-    Each fibroblast gets one to three processes: thin ellipses (width 0.25-0.45 of
-    the cell radius, elongation 6-16) starting inside the cell's end and pointing
-    out within about 0.3 rad of its long axis, so the cell tapers into long points.
-    """
-    cols = ["label", "y", "x", "radius", "elongation", "angle", "irregularity", "reach"]
-    base = cells[cols + ["shape_seed"]]
-    fib = cells[cells["shape_kind"].astype(str) == "fibroblast"]
-    if not len(fib):
-        return base.reset_index(drop=True)
+
+def _processes(fib: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """One to three thin processes per fibroblast (see :func:`territory_rows`)."""
     rng = np.random.default_rng([seed & 0xFFFFFFFF, 0xF1B0])
     m = len(fib)
     n_proc = rng.integers(1, 4, m)
@@ -174,20 +181,58 @@ def process_rows(cells: pd.DataFrame, seed: int) -> pd.DataFrame:
     reach_p = rp * np.sqrt(ep)  # half length of the process
     d = 0.7 * long + 0.6 * reach_p
     # Image rows grow downwards: direction ``theta`` is (cos, -sin) in (x, y).
-    py = fib["y"].to_numpy(float)[idx] - d * np.sin(theta)
-    px = fib["x"].to_numpy(float)[idx] + d * np.cos(theta)
     label = fib["label"].to_numpy(np.int64)[idx]
-    extra = pd.DataFrame(
-        {
-            "label": label,
-            "y": py,
-            "x": px,
-            "radius": rp,
-            "elongation": ep,
-            "angle": np.mod(theta, np.pi),
-            "irregularity": 0.03,
-            "reach": 1.0,
-            "shape_seed": label * 8 + 1 + j + 10_000_000,
-        }
+    return _rows(
+        label,
+        fib["y"].to_numpy(float)[idx] - d * np.sin(theta),
+        fib["x"].to_numpy(float)[idx] + d * np.cos(theta),
+        rp,
+        ep,
+        np.mod(theta, np.pi),
+        0.03,
+        label * 8 + 1 + j + 10_000_000,
     )
-    return pd.concat([base, extra], ignore_index=True)
+
+
+def _capsules(rods: pd.DataFrame) -> pd.DataFrame:
+    """Rods as capsules: chains of discs of the rod's width, at most 0.3 widths apart."""
+    r = rods["radius"].to_numpy(float)
+    e = rods["elongation"].to_numpy(float)
+    length, width = 2.0 * r * np.sqrt(e), 2.0 * r / np.sqrt(e)
+    span = np.maximum(length - width, 0.0)
+    n = np.ceil(span / (0.3 * width)).astype(np.int64) + 1
+    idx = np.repeat(np.arange(len(rods)), n)
+    first = np.r_[0, np.cumsum(n)[:-1]]
+    j = np.arange(idx.size) - first[idx]
+    t = np.where(n[idx] > 1, j / np.maximum(n[idx] - 1, 1) - 0.5, 0.0) * span[idx]
+    theta = rods["angle"].to_numpy(float)[idx]
+    label = rods["label"].to_numpy(np.int64)[idx]
+    return _rows(
+        label,
+        rods["y"].to_numpy(float)[idx] - t * np.sin(theta),
+        rods["x"].to_numpy(float)[idx] + t * np.cos(theta),
+        width[idx] / 2.0,
+        1.0,
+        0.0,
+        0.0,
+        label * 64 + j + 20_000_000,
+    )
+
+
+def territory_rows(cells: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Rows for :func:`~cellscale.data._territories.render_territories` (several per cell).
+
+    Most cells are one row (an irregular ellipse). Each fibroblast adds one to
+    three processes: thin ellipses (width 0.3-0.5 of the cell radius, elongation
+    6-16) starting inside the cell's end and pointing out within about 0.3 rad
+    of its long axis, so the cell tapers into long points. A rod is a capsule
+    (round ends, even width): a chain of discs with its label.
+    """
+    cols = ["label", "y", "x", "radius", "elongation", "angle", "irregularity", "reach"]
+    kind = cells["shape_kind"].astype(str).to_numpy()
+    parts = [cells.loc[kind != "rod", cols + ["shape_seed"]]]
+    if (kind == "fibroblast").any():
+        parts.append(_processes(cells[kind == "fibroblast"], seed))
+    if (kind == "rod").any():
+        parts.append(_capsules(cells[kind == "rod"]))
+    return pd.concat(parts, ignore_index=True)

@@ -116,16 +116,20 @@ def culture_options(seed: int, regime: str | None = None) -> dict[str, Any]:
         "jpeg_quality": int(rng.integers(30, 96)) if camera == "uint8" and on(0.5) else None,
     }
     u_dna, u_size, u_density, u_psf, u_dna_snr = rng.random(5)
-    if regime is not None:
-        kw.update(CULTURE_REGIMES[regime](rng))
+    fixed = CULTURE_REGIMES[regime](rng) if regime is not None else {}
+    kw.update(fixed)
     rod = kw["shape_kind"] == "rod"
     p_dna = 0.8 if kw["modality"] == "fluorescence" else 0.5
     kw.setdefault("nucleus_stain", "dna" if u_dna < p_dna and not rod else "none")
     if rod:
         kw["nucleus_stain"] = "none"
     elif kw["nucleus_stain"] == "none" and kw["modality"] == "fluorescence":
-        # Without a DNA stain, nuclei show only as the holes of a cytoplasm stain.
-        kw["stain"] = "cytoplasm"
+        # Without a DNA stain, nuclei show only as the holes of a cytoplasm stain:
+        # a membrane stain comes with stained nuclei (unless a regime fixed both).
+        if "stain" in fixed:
+            kw["nucleus_stain"] = "dna"
+        else:
+            kw["stain"] = "cytoplasm"
     lo, hi = (10.0, 40.0) if rod else (15.0, 150.0)
     kw.setdefault("diameter", float(np.exp(np.log(lo) + u_size * np.log(hi / lo))))
     d = kw["diameter"]

@@ -34,7 +34,7 @@ from cellscale.data._camera import (
     photons_for_snr,
 )
 from cellscale.data._chunked import SimulatedScene
-from cellscale.data._culture_layout import process_rows
+from cellscale.data._culture_layout import territory_rows
 from cellscale.data._domain import illumination_field
 from cellscale.data._optics import background_field, blur, blur_halo
 from cellscale.data._render import render_nuclei
@@ -63,12 +63,15 @@ class CultureScene(SimulatedScene):
         self.n_channels = 2
         self.label_names = ("nuclei", "cells")
         c = self.cells
-        self.territories = process_rows(c, self.seed)
+        self.territories = territory_rows(c, self.seed)
         n = int(c["label"].max()) if len(c) else 0
         self.luts = {}
-        for name in ("radius", "stain", "phase"):
+        # The thickness profile scales with the half width (of rods: W/2 = R / sqrt(e)).
+        rod = (c["shape_kind"].astype(str) == "rod").to_numpy()
+        half = c["radius"].to_numpy(float) / np.where(rod, np.sqrt(c["elongation"]), 1.0)
+        for name, values in (("radius", half), ("stain", c["stain"]), ("phase", c["phase"])):
             lut = np.zeros(n + 1, np.float32)
-            lut[c["label"].to_numpy()] = c[name].to_numpy(np.float32)
+            lut[c["label"].to_numpy()] = np.asarray(values, np.float32)
             self.luts[name] = lut
         nuc = c[c["has_nucleus"].to_numpy(bool)]
         self.nuclei = nuc[["label", "shape_seed"]].assign(
