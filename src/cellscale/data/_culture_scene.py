@@ -54,6 +54,28 @@ def _edges(labels: np.ndarray) -> np.ndarray:
     return edge & (labels > 0)
 
 
+def _drop_fragments(labels: np.ndarray) -> np.ndarray:
+    """Keep each cell's largest 4-connected piece; smaller pieces become background.
+
+    A process or the end of a cell cut off by a neighbour would otherwise be a
+    second, separate piece of the same instance.
+    """
+    from skimage.measure import label as connected
+
+    pieces = connected(labels, background=0, connectivity=1)
+    n = int(pieces.max())
+    if n == 0:
+        return labels
+    area = np.bincount(pieces.ravel(), minlength=n + 1)
+    owner = np.zeros(n + 1, np.int64)
+    owner[pieces.ravel()] = labels.ravel()
+    order = np.lexsort((-area[1:], owner[1:])) + 1  # by owner, largest piece first
+    first = np.r_[True, owner[order][1:] != owner[order][:-1]]
+    keep = np.zeros(n + 1, bool)
+    keep[order[first]] = True
+    return np.where(keep[pieces], labels, 0).astype(labels.dtype)
+
+
 class CultureScene(SimulatedScene):
     """Renders a culture image (see ``cellscale.data._chunked``); whole planes only."""
 
@@ -92,7 +114,9 @@ class CultureScene(SimulatedScene):
         p, m = self.p, self.halo
         size = (y1 - y0 + 2 * m, x1 - x0 + 2 * m)
         off = (y0 - m, x0 - m)
-        cell_lab = render_territories(size, self.territories, offset=off, seed=self.seed)
+        cell_lab = _drop_fragments(
+            render_territories(size, self.territories, offset=off, seed=self.seed)
+        )
         dna, nuc_lab = render_nuclei(size, self.nuclei, offset=off, seed=self.seed)
         inside = (nuc_lab == cell_lab) & (nuc_lab > 0)
         nuc_lab = np.where(inside, nuc_lab, 0).astype(np.uint32)
@@ -132,9 +156,10 @@ class CultureScene(SimulatedScene):
         radius = np.maximum(self.luts["radius"][cell_lab], 1.0)
         white = _pixel_white(size, off, self.seed)
         grain = _smooth_unit(white, max(0.6, 0.03 * p["diameter"]))
-        # Thickness: rises over the outer part of the cell, flat inside.
+        # Thickness: rises over the outer part of the cell, flat inside; thin parts
+        # (processes, rods) hold at least 0.4 of it a pixel or two from their edge.
         body = np.clip(depth / (p["flatness"] * radius), 0.0, 1.0)
-        h = (1.0 - (1.0 - body) ** 2) * cells
+        h = np.maximum(1.0 - (1.0 - body) ** 2, 0.4 * np.clip(depth / 1.5, 0.0, 1.0)) * cells
         nucleus = nuc_lab > 0
         if nucleus.any():
             h = (
@@ -160,15 +185,18 @@ class CultureScene(SimulatedScene):
         # Transmitted light: optical path from thickness, nucleus and granules.
         granules = np.clip(_smooth_unit(white[::-1, ::-1], max(0.7, 0.02 * p["diameter"])) - 1.5,
                            0.0, None)  # fmt: skip
-        phi = self.luts["phase"][cell_lab] * h * (1.0 + 0.15 * grain)
-        phi = (phi + p["granules"] * granules * cells).astype(np.float32)
+        body = (self.luts["phase"][cell_lab] * h).astype(np.float32)
+        texture = (body * 0.15 * grain + p["granules"] * granules * cells).astype(np.float32)
         s = p["halo_sigma"]
         if p["modality"] == "phase":
+            phi = body + texture
             wide = ndi.gaussian_filter(phi, s, mode="nearest", truncate=3.0)
             image = 1.0 - p["contrast"] * (phi - wide)
-        else:  # brightfield
-            lap = ndi.gaussian_laplace(phi, s, mode="nearest", truncate=3.0) * s * s
-            image = 1.0 - p["contrast"] * phi + p["defocus"] * lap
+        else:
+            # Bright field: the defocus ring comes from the cell's smooth body; its
+            # texture only absorbs a little.
+            lap = ndi.gaussian_laplace(body, s, mode="nearest", truncate=3.0) * s * s
+            image = 1.0 - p["contrast"] * (body + 0.5 * texture) + p["defocus"] * lap
         return np.clip(image, 0.02, None).astype(np.float32)
 
     @staticmethod
