@@ -123,7 +123,10 @@ class CultureScene(SimulatedScene):
         dna = np.where(inside, dna, 0.0).astype(np.float32)
         if p["nucleus_stain"] == "none":
             dna = np.zeros(size, np.float32)
-        boundary = self._boundary(cell_lab, nuc_lab, size, off)
+        specks = self._debris(size, off)
+        if p["nucleus_stain"] == "dna" and p["debris_dna"]:
+            dna = dna + np.float32(p["debris_level"]) * specks
+        boundary = self._boundary(cell_lab, nuc_lab, size, off, specks)
         win = (y1 - y0, x1 - x0)
         light = self.vignetting(y0, y1, x0, x1)
         if p["illumination"] > 0:
@@ -148,7 +151,20 @@ class CultureScene(SimulatedScene):
         labels = {"nuclei": nuc_lab[m:-m, m:-m], "cells": cell_lab[m:-m, m:-m]}
         return out, labels
 
-    def _boundary(self, cell_lab, nuc_lab, size, off) -> np.ndarray:
+    def _debris(self, size: tuple[int, int], off: tuple[int, int]) -> np.ndarray:
+        """Unlabelled specks (peak 1, Gaussian of ``debris_sigma``), ``debris`` per megapixel."""
+        p = self.p
+        rng = np.random.default_rng([self.seed & 0xFFFFFFFF, 0xDEB2])
+        n = int(rng.poisson(p["debris"] * size[0] * size[1] / 1e6))
+        out = np.zeros(size, np.float32)
+        if n == 0:
+            return out
+        y, x = rng.integers(0, size[0], n), rng.integers(0, size[1], n)
+        np.add.at(out, (y, x), rng.uniform(0.3, 1.0, n).astype(np.float32))
+        s = p["debris_sigma"]
+        return ndi.gaussian_filter(out, s, mode="constant") * np.float32(2 * np.pi * s * s)
+
+    def _boundary(self, cell_lab, nuc_lab, size, off, specks) -> np.ndarray:
         """Clean cell-boundary channel (relative intensity) of the padded window."""
         p = self.p
         cells = cell_lab > 0
@@ -174,19 +190,22 @@ class CultureScene(SimulatedScene):
                 width = p["membrane_width"]
                 line = np.exp(-depth / width) * cells
                 sig = line + p["membrane_cytoplasm"] * h
-                return (level * sig * np.clip(1.0 + 0.3 * grain, 0.1, None)).astype(np.float32)
+                sig = level * sig * np.clip(1.0 + 0.3 * grain, 0.1, None)
+                return (sig + p["debris_level"] * specks).astype(np.float32)
             if nucleus.any():
                 near = ndi.distance_transform_edt(~nucleus).astype(np.float32)
                 peri = 1.0 + p["perinuclear"] * np.exp(-near / (0.3 * radius))
             else:
                 peri = 1.0
             sig = np.minimum(h, 1.0) * peri * np.where(nucleus, p["nucleus_level"], 1.0)
-            return (level * sig * np.clip(1.0 + p["grain"] * grain, 0.1, None)).astype(np.float32)
+            sig = level * sig * np.clip(1.0 + p["grain"] * grain, 0.1, None)
+            return (sig + p["debris_level"] * specks).astype(np.float32)
         # Transmitted light: optical path from thickness, nucleus and granules.
         granules = np.clip(_smooth_unit(white[::-1, ::-1], max(0.7, 0.02 * p["diameter"])) - 1.5,
                            0.0, None)  # fmt: skip
         body = (self.luts["phase"][cell_lab] * h).astype(np.float32)
-        texture = (body * 0.15 * grain + p["granules"] * granules * cells).astype(np.float32)
+        texture = body * 0.15 * grain + p["granules"] * granules * cells
+        texture = (texture + p["debris_level"] * specks).astype(np.float32)
         s = p["halo_sigma"]
         if p["modality"] == "phase":
             phi = body + texture
