@@ -9,7 +9,7 @@ seeds. Usage::
     python training/make_data.py nuclei OUT_DIR [--train 320] [--test 40]
     python training/make_data.py tissue OUT_DIR [--train 200] [--test 30]
     python training/make_data.py generalist OUT_DIR [--train 400] [--test 40]
-        [--regime NAME ...] [--per-regime 20]
+        [--regime NAME ...] [--per-regime 20] [--train-regime NAME ...] [--per-train-regime 30]
     python training/make_data.py culture OUT_DIR [--train 300] [--test 30]
         [--regime NAME|all ...] [--per-regime 10]
 
@@ -60,6 +60,8 @@ from cellscale.data import (
 TRAIN_SEED, TEST_SEED = 10_000, 900_000
 #: The generalist's seeds: training, held-out, and per regime (10,000 apart).
 GENERALIST_TRAIN_SEED, GENERALIST_TEST_SEED, REGIME_SEED = 2_000_000, 2_900_000, 3_000_000
+#: Extra generalist training images at a regime's hard end (``--train-regime``), 10,000 apart.
+TRAIN_REGIME_SEED = 2_500_000
 #: The culture kind's seeds (after the generalist's regimes, 10,000 apart, end).
 CULTURE_TRAIN_SEED, CULTURE_TEST_SEED, CULTURE_REGIME_SEED = 4_000_000, 4_900_000, 5_000_000
 SIZES = (256, 320, 384, 448, 512)
@@ -122,6 +124,16 @@ def main() -> None:
         help="generalist and culture: also write a held-out set for this regime (repeatable)",
     )
     parser.add_argument(
+        "--train-regime",
+        action="append",
+        default=[],
+        choices=[*GENERALIST_REGIMES, "all"],
+        help="generalist: also write --per-train-regime training images of this regime "
+        "(repeatable; the k-th given draws seeds 2,500,000 + 10,000 k, disjoint from every "
+        "held-out set)",
+    )
+    parser.add_argument("--per-train-regime", type=int, default=30)
+    parser.add_argument(
         "--per-regime",
         type=int,
         default=None,
@@ -130,6 +142,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.regime and args.kind not in ("generalist", "culture"):
         parser.error("--regime needs the generalist or culture kind")
+    if args.train_regime and args.kind != "generalist":
+        parser.error("--train-regime needs the generalist kind")
     valid = {"generalist": GENERALIST_REGIMES, "culture": CULTURE_REGIMES}.get(args.kind, {})
     bad = [r for r in args.regime if r != "all" and r not in valid]
     if bad:
@@ -145,6 +159,11 @@ def main() -> None:
     if args.kind == "generalist":
         regimes = list(GENERALIST_REGIMES) if "all" in args.regime else args.regime
         jobs = generalist_jobs(n_train, n_test, regimes, per_regime)
+        hard = list(GENERALIST_REGIMES) if "all" in args.train_regime else args.train_regime
+        for k, regime in enumerate(hard):  # seeds by position: the order given is the recipe
+            first = TRAIN_REGIME_SEED + 10_000 * k
+            jobs += [("train", s, generalist_options(s, regime=regime))
+                     for s in range(first, first + args.per_train_regime)]
         make = simulate_nuclei
         name = "nuclei"
     elif args.kind == "culture":
