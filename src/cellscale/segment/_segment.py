@@ -30,7 +30,7 @@ __all__ = ["CLASSICAL", "Segmenter", "segment"]
 #: The model name that selects :func:`segment_classical` instead of a network.
 CLASSICAL = "classical"
 
-Channels = Sequence[str | int] | None
+Channels = Sequence[str | int | None] | None
 
 
 class Segmenter:
@@ -45,9 +45,12 @@ class Segmenter:
         threshold-and-watershed baseline (nuclei only, one DNA channel), or a
         Cellpose 3 model installed by the user: ``"cellpose[:TYPE|PATH]"``
         (see :mod:`cellscale.segment._adapters`).
-    channels : sequence of str or int, optional
+    channels : sequence of str, int or None, optional
         The image's channels to feed the model's inputs
-        (``model.card.inputs.channels``), in that order, by name or index.
+        (``model.card.inputs.channels``), in that order, by name or index;
+        None (or ``"none"``) leaves a role blank, e.g. ``(None, 0)`` for the
+        ``cells`` model on a phase-contrast, bright-field or cytoplasm image
+        without a nuclear stain.
         Default: by name (case-insensitive; DAPI/Hoechst/DRAQ5 count as DNA),
         else all channels in order when their number is what the model needs.
     tile_size : int
