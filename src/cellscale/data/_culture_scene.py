@@ -17,8 +17,10 @@ over the nucleus). The boundary channel is then one of:
 * ``brightfield``: weak absorption ``1 - a phi`` plus defocus
   (``d s^2 laplacian(G_s * phi)``), a light/dark ring at the edge.
 
-Both channels go through the PSF blur, illumination and vignetting and the
-camera (:mod:`cellscale.data._camera`: sCMOS or EMCCD noise, 8-bit, JPEG).
+Unlabelled debris (specks) is added to the boundary channel (as optical path
+in transmitted light, where it gets a halo) and to some DNA channels, and the
+transmitted-light background is mottled. Both channels go through the PSF
+blur, illumination and vignetting and the camera (:mod:`cellscale.data._camera`: sCMOS or EMCCD noise, 8-bit, JPEG).
 The whole image is rendered at once (:func:`simulate_culture` limits its side).
 """
 
@@ -216,6 +218,8 @@ class CultureScene(SimulatedScene):
             # texture only absorbs a little.
             lap = ndi.gaussian_laplace(body, s, mode="nearest", truncate=3.0) * s * s
             image = 1.0 - p["contrast"] * (body + 0.5 * texture) + p["defocus"] * lap
+        mottle = _smooth_unit(white[:, ::-1], p["mottle_sigma"])
+        image = image * (1.0 + p["mottle"] * mottle)
         return np.clip(image, 0.02, None).astype(np.float32)
 
     @staticmethod
