@@ -79,3 +79,19 @@ def test_model_trained_at_a_pixel_size_resizes_images_to_it(tmp_path):
     assert seg.scale == 1.0
     with pytest.raises(InvalidArgumentError, match="pixel_size"):
         Segmenter("nuclei", pixel_size=-1)
+
+
+@pytest.mark.parametrize(("shape", "out"), [((37, 53), (100, 80)), ((64, 48), (32, 24)),
+                                            ((1, 7), (3, 9)), ((5, 5), (5, 5))])
+def test_resize_map_is_pixel_centred_linear_interpolation(shape, out):
+    """resize_map gives scipy's linear zoom with pixel centres aligned (grid_mode), edges repeated."""
+    from scipy import ndimage as ndi
+
+    from cellscale.segment._scale import resize_map
+
+    data = np.random.default_rng(1).random(shape).astype(np.float32)
+    expected = ndi.zoom(data, (out[0] / shape[0], out[1] / shape[1]), order=1, mode="nearest",
+                        grid_mode=True)
+    got = resize_map(data, out)
+    assert got.shape == out and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, atol=1e-6)

@@ -129,12 +129,27 @@ def _block_mean(data: np.ndarray, f: int) -> np.ndarray:
 
 
 def resize_map(data: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Linear resize of one float map to ``shape`` (pixel centres aligned, as :func:`rescale_image`)."""
-    from scipy import ndimage as ndi
+    """Linear resize of one float map to ``shape`` (pixel centres aligned, as :func:`rescale_image`).
 
-    h, w = data.shape
-    return ndi.zoom(data, (shape[0] / h, shape[1] / w), order=1, mode="nearest",
-                    grid_mode=True).astype(np.float32, copy=False)
+    Separable: rows, then columns, each output sample the weighted pair of
+    its two nearest input samples (edges repeated); the values of
+    ``scipy.ndimage.zoom(order=1, mode="nearest", grid_mode=True)``, faster.
+    """
+    (r0, r1, wr), (c0, c1, wc) = _linear_axis(data.shape[0], shape[0]), \
+        _linear_axis(data.shape[1], shape[1])
+    d = np.asarray(data, dtype=np.float32)
+    rows = d[r0] * (1.0 - wr)[:, None]
+    rows += d[r1] * wr[:, None]
+    out = rows[:, c0] * (1.0 - wc)
+    out += rows[:, c1] * wc
+    return out
+
+
+def _linear_axis(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Left and right input indices and the right one's weight of each output sample."""
+    pos = np.clip((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0.0, n_in - 1)
+    left = np.floor(pos).astype(np.intp)
+    return left, np.minimum(left + 1, n_in - 1), (pos - left).astype(np.float32)
 
 
 def resize_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
