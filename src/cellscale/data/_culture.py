@@ -19,6 +19,7 @@ from cellscale.data._camera import photons_for_snr
 from cellscale.data._chunked import render_with_table, sample_params
 from cellscale.data._culture_layout import culture_table
 from cellscale.data._culture_scene import CultureScene
+from cellscale.data._generalist import _log
 from cellscale.data._options import SimulationOptions, _validated
 from cellscale.data._sample import Sample
 from cellscale.io import Image
@@ -66,14 +67,16 @@ class CultureOptions(SimulationOptions):
     """``dna`` (stained nuclei) or ``none`` (blank DNA channel); default drawn."""
     diameter: float | None = Field(None, gt=2.0, le=400.0)
     """Typical cell diameter (of the disc of equal area), px; for rods their length.
-    Default 15 .. 150 (log-uniform), rods 10 .. 40."""
+    Default 15 .. 150 (log-uniform), rods 10 .. 40, at most a quarter of the shorter
+    image side."""
     diameter_cv: float | None = Field(None, ge=0.0, le=0.6)
     """Cell-to-cell coefficient of variation of the size; default 0.1 .. 0.3."""
     rod_width: float | None = Field(None, ge=1.5, le=20.0)
     """Width of rods, px; default 3 .. 8 (at most half the length)."""
     density: float | None = Field(None, gt=0.0, le=1.0)
     """Fraction of the image covered by cells (epithelial: by colonies), sparse 0.03 to
-    confluent 0.9; default drawn log-uniformly in 0.05 .. 0.9 (rods 0.02 .. 0.4)."""
+    confluent 0.9; default drawn log-uniformly in 0.05 .. 0.9 (rods 0.02 .. 0.4), raised
+    to give at least ~5 cells."""
     clustering: float | None = Field(None, ge=0.0, le=3.0)
     """Clumping of non-epithelial cells (0 even); default 0 .. 1.5."""
     snr: float | None = Field(None, gt=0.0, le=10_000.0)
@@ -124,10 +127,6 @@ class CultureOptions(SimulationOptions):
         if v is not None and info.data.get("dtype") != "uint8":
             raise ValueError("jpeg_quality needs dtype='uint8'")
         return v
-
-
-def _log(rng: np.random.Generator, lo: float, hi: float) -> float:
-    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
 
 def _pick(rng: np.random.Generator, value: Any, choices: tuple[str, ...], p: list[float]) -> str:
@@ -247,9 +246,10 @@ def resolve_culture_options(opts: CultureOptions) -> dict[str, Any]:
         p["contrast"] = float(rng.uniform(0.05, 0.3))
         p["defocus"] = float(rng.uniform(0.1, 0.8) * rng.choice([1.0, -1.0]))
         p["halo_sigma"] = float(rng.uniform(1.0, max(1.5, 0.08 * d)))
+    # EMCCD (drawn for 20 % of 16-bit fluorescence images) only where asked or drawn.
     camera = opts.camera or str(rng.choice(["scmos", "emccd"], p=[0.8, 0.2]))
-    if modality != "fluorescence" or opts.dtype == "uint8" and opts.camera is None:
-        camera = opts.camera or "scmos"
+    if opts.camera is None and (modality != "fluorescence" or opts.dtype == "uint8"):
+        camera = "scmos"
     p["camera"] = camera
     p["channels"] = [
         _channel(rng, opts, p["dna_snr"], transmitted=False, camera=camera),

@@ -119,10 +119,16 @@ class CultureScene(SimulatedScene):
         cell_lab = _drop_fragments(
             render_territories(size, self.territories, offset=off, seed=self.seed)
         )
-        dna, nuc_lab = render_nuclei(size, self.nuclei, offset=off, seed=self.seed)
-        inside = (nuc_lab == cell_lab) & (nuc_lab > 0)
-        nuc_lab = np.where(inside, nuc_lab, 0).astype(np.uint32)
-        dna = np.where(inside, dna, 0.0).astype(np.float32)
+        dna, whole = render_nuclei(size, self.nuclei, offset=off, seed=self.seed)
+        # Nuclei are clipped to their cell; one left with less than half of itself, or
+        # in pieces, is dropped (its DNA signal too).
+        nuc_lab = _drop_fragments(np.where(whole == cell_lab, whole, 0).astype(np.uint32))
+        n = int(whole.max()) + 1
+        kept = np.bincount(nuc_lab.ravel(), minlength=n) >= 0.5 * np.bincount(
+            whole.ravel(), minlength=n
+        )
+        nuc_lab = np.where(kept[nuc_lab], nuc_lab, 0).astype(np.uint32)
+        dna = np.where(nuc_lab > 0, dna, 0.0).astype(np.float32)
         if p["nucleus_stain"] == "none":
             dna = np.zeros(size, np.float32)
         specks = self._debris(size, off)
