@@ -255,9 +255,11 @@ def culture(
     overwrite: Overwrite = False,
     allow_large: AllowLarge = False,
 ) -> None:
-    """Cultured cells (epithelial, fibroblast, round, rods): DNA channel and a boundary channel
-    (membrane or cytoplasm stain, phase contrast or bright field, saved as 'membrane');
-    whole-cell and nuclear masks."""
+    """Cultured cells of several shapes: DNA and cell-boundary channels, whole-cell and nuclear masks.
+
+    The boundary channel (saved as 'membrane') is a membrane or cytoplasm stain, phase
+    contrast or bright field; the truth is in params.json (modality, stain).
+    """
     from cellscale.data import simulate_culture
     from cellscale.data._culture import (
         CULTURE_MODALITIES,
