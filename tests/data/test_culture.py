@@ -143,3 +143,18 @@ def test_jpeg_and_emccd_cameras():
     e = simulate_culture(SIDE, seed=1, camera="emccd", modality="fluorescence")
     assert e.params["resolved"]["channels"][0]["camera"] == "emccd"
     assert e.image.data.max() > 0
+
+
+def test_rods_have_the_asked_length_and_width():
+    from skimage.measure import regionprops
+
+    s = simulate_culture((256, 256), seed=8, shape_kind="rod", diameter=30, rod_width=6,
+                         diameter_cv=0.0, density=0.05)  # fmt: skip
+    props = [r for r in regionprops(s.labels["cells"]) if r.bbox[0] > 0 and r.bbox[1] > 0
+             and r.bbox[2] < 256 and r.bbox[3] < 256]  # fmt: skip
+    assert len(props) >= 5
+    # Capsules: the length spreads with the rod's drawn elongation, the width stays.
+    width = np.median([r.axis_minor_length for r in props])
+    length = np.median([r.axis_major_length for r in props])
+    assert 4.5 < width < 8.0 and 20 < length < 42, (width, length)
+    assert all(r.solidity > 0.85 for r in props)
