@@ -239,7 +239,7 @@ def resolve_culture_options(opts: CultureOptions) -> dict[str, Any]:
     # Transmitted light: phase contrast (cells dark in 80 %, bright in 20 %, with a halo
     # of 0.15-0.6 diameters, 3-40 px), or bright field (weak absorption, defocus ring).
     if modality == "phase":
-        p["contrast"] = float(rng.uniform(0.4, 1.2) * rng.choice([1.0, -1.0], p=[0.8, 0.2]))
+        p["contrast"] = float(rng.uniform(0.4, 1.6) * rng.choice([1.0, -1.0], p=[0.8, 0.2]))
         p["halo_sigma"] = float(np.clip(rng.uniform(0.15, 0.6) * d, 3.0, 40.0))
         p["defocus"] = 0.0
     else:
