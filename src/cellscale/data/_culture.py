@@ -223,7 +223,7 @@ def resolve_culture_options(opts: CultureOptions) -> dict[str, Any]:
         "dna_texture": _log(rng, 0.5, 2.0),
         "dna_foci": float(rng.choice([0.0, 1.0, 3.0])),
         # Transmitted light: fine mottling of the background (dust, medium, optics).
-        "mottle": float(rng.uniform(0.0, 0.04)),
+        "mottle": float(rng.uniform(0.0, 0.02)),
         "mottle_sigma": float(rng.uniform(1.5, 6.0)),
         # Unlabelled debris (dust, dead-cell fragments): specks the model must ignore.
         "debris": float(rng.uniform(0.0, 400.0)) if rng.random() < 0.7 else 0.0,

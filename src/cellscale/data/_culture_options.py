@@ -26,7 +26,7 @@ camera                 sCMOS 16-bit (60 %), EMCCD 16-bit (15 %, fluorescence onl
 The other per-image draws (stain spread between cells 0.15 .. 0.7, membrane
 width, perinuclear brightening, phase halo 0.15 .. 0.6 diameters, bright-field
 defocus, illumination 0 .. 0.4 and vignetting 0 .. 0.5 in fluorescence, 0 .. 0.1
-and 0 .. 0.2 in transmitted light, background mottling, unlabelled debris in
+and 0 .. 0.2 in transmitted light, background mottling 0 .. 2 %, unlabelled debris in
 70 % of images) are made by the simulator itself. :data:`CULTURE_REGIMES` name test sets that fix one factor
 with the rest drawn as above.
 """
