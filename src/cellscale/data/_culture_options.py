@@ -28,7 +28,15 @@ width, perinuclear brightening, phase halo 0.15 .. 0.6 diameters, bright-field
 defocus, illumination 0 .. 0.4 and vignetting 0 .. 0.5 in fluorescence, 0 .. 0.1
 and 0 .. 0.2 in transmitted light, background mottling 0 .. 2 %, unlabelled debris in
 70 % of images) are made by the simulator itself. :data:`CULTURE_REGIMES` name test sets that fix one factor
-with the rest drawn as above.
+with the rest drawn as above:
+
+=======================================  ============================================
+epithelial, fibroblast, round, rod       that cell shape
+membrane, cytoplasm                      fluorescence with that stain
+phase, brightfield                       that transmitted-light modality
+no_dna                                   a blank DNA channel
+large, small                             eukaryotic cells of 80 .. 150 px, 15 .. 25 px
+=======================================  ============================================
 """
 
 from __future__ import annotations
