@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -74,9 +75,9 @@ def generalist_jobs(
     regimes: list[str],
     per_regime: int,
     *,
-    draw=generalist_options,
-    names=tuple(GENERALIST_REGIMES),
-    seeds=(GENERALIST_TRAIN_SEED, GENERALIST_TEST_SEED, REGIME_SEED),
+    draw: Callable[..., dict] = generalist_options,
+    names: tuple[str, ...] = tuple(GENERALIST_REGIMES),
+    seeds: tuple[int, int, int] = (GENERALIST_TRAIN_SEED, GENERALIST_TEST_SEED, REGIME_SEED),
 ) -> list[tuple[str, int, dict]]:
     """(set name, seed, options) of every image of a domain-randomised kind.
 
