@@ -158,3 +158,21 @@ def test_rods_have_the_asked_length_and_width():
     length = np.median([r.axis_major_length for r in props])
     assert 4.5 < width < 8.0 and 20 < length < 42, (width, length)
     assert all(r.solidity > 0.85 for r in props)
+
+
+def test_debris_shows_as_unlabelled_specks():
+    kw = dict(shape=(256, 256), shape_kind="round", modality="phase", diameter=30, density=0.1,
+              snr=100)  # fmt: skip
+    with_debris = simulate_culture(**kw, seed=0)
+    without = simulate_culture(**kw, seed=2)
+    assert with_debris.params["resolved"]["debris"] > 100
+    assert without.params["resolved"]["debris"] == 0
+
+    def dark_specks(s):
+        img = s.image.data[1].astype(float)
+        far = ~ndi.binary_dilation(s.labels["cells"] > 0, iterations=12)
+        local = ndi.median_filter(img, 15)
+        dips = far & (img < local * 0.9)
+        return ndi.label(dips)[1]
+
+    assert dark_specks(with_debris) >= 3 and dark_specks(without) == 0
