@@ -28,8 +28,8 @@ __all__ = ["CELL_SHAPES", "culture_table", "territory_rows"]
 
 #: Cell shapes drawn by ``simulate_culture`` (``mixed`` mixes the first three).
 CELL_SHAPES = ("epithelial", "fibroblast", "round", "rod")
-#: Per shape: elongation range (long/short axis), irregularity range, reach (radii),
-#: nucleus/cell radius range, conflict radius factor of the placement.
+#: Per shape: elongation range (long/short axis; rods use length/width instead),
+#: irregularity range, reach (radii), nucleus/cell radius range.
 _GEOMETRY: dict[
     str, tuple[tuple[float, float], tuple[float, float], float, tuple[float, float]]
 ] = {
@@ -54,7 +54,8 @@ def culture_table(shape: tuple[int, int], seed: int, p: dict[str, Any]) -> pd.Da
     """Global cells table of a culture image: one row per cell (nucleus columns included).
 
     ``p`` holds the resolved options: ``shape_kind``, ``diameter`` (rod length for
-    rods), ``diameter_cv``, ``rod_width``, ``density``, ``clustering``.
+    rods), ``diameter_cv``, ``rod_width``, ``density``, ``clustering``,
+    ``stain_spread`` (std of the log of the per-cell stain level).
     """
     kinds = [p["shape_kind"]] if p["shape_kind"] != "mixed" else list(CELL_SHAPES[:3])
     codes = np.array([CELL_SHAPES.index(k) for k in kinds])
