@@ -97,6 +97,11 @@ def test_a_blank_dna_channel_has_no_nuclear_signal():
 
     assert contrast(stained) > 3.0
     assert abs(contrast(blank)) < 0.3
+    # As a model's blank role: zeros, the boundary channel and labels unchanged.
+    zeros = simulate_culture(**kw, nucleus_stain="none", blank_dna="zeros")
+    assert not zeros.image.data[0].any()
+    assert np.array_equal(zeros.image.data[1], blank.image.data[1])
+    assert np.array_equal(zeros.labels["cells"], blank.labels["cells"])
 
 
 def test_membrane_stain_is_bright_at_edges_and_cytoplasm_inside():

@@ -30,6 +30,7 @@ def test_options_are_drawn_widely_and_stay_in_their_ranges():
     assert {d["nucleus_stain"] for d in draws} == {"dna", "none"}
     assert {d["camera"] for d in draws} == {"scmos", "emccd"}
     assert {d["dtype"] for d in draws} == {"uint16", "uint8"}
+    assert {d["blank_dna"] for d in draws} == {"noise", "zeros"}
     for d in draws:
         side = d["shape"][0]
         assert d["shape"] == (side, side) and 256 <= side <= 768 and side % 32 == 0
@@ -38,6 +39,7 @@ def test_options_are_drawn_widely_and_stay_in_their_ranges():
         assert d["shape_kind"] != "rod" or d["nucleus_stain"] == "none"
         assert d["camera"] == "scmos" or d["modality"] == "fluorescence"
         assert d["jpeg_quality"] is None or d["dtype"] == "uint8"
+        assert d["blank_dna"] == "noise" or d["nucleus_stain"] == "none"
         # No blank DNA channel beside a membrane stain: the nuclei would be invisible.
         assert not (
             d["modality"] == "fluorescence" and d["nucleus_stain"] == "none"
@@ -87,8 +89,10 @@ def test_each_regime_produces_what_it_says(regime):
         if regime == "no_dna":
             dna = s.image.data[0].astype(float)
             nuclei = s.labels["nuclei"] > 0
-            # Background and noise only: the nuclei are no brighter than the rest.
-            assert abs(dna[nuclei].mean() - dna[~nuclei].mean()) < 0.5 * dna[~nuclei].std()
+            if kw["blank_dna"] == "zeros":
+                assert not dna.any()
+            else:  # background and noise only: the nuclei are no brighter than the rest
+                assert abs(dna[nuclei].mean() - dna[~nuclei].mean()) < 0.5 * dna[~nuclei].std()
         assert len(s.cells) >= 3
 
 

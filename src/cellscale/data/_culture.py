@@ -90,6 +90,10 @@ class CultureOptions(SimulationOptions):
     """Camera noise model; default sCMOS, EMCCD for 20 % of fluorescence images."""
     jpeg_quality: int | None = Field(None, ge=1, le=100)
     """JPEG-compress an 8-bit image at this quality (needs ``dtype="uint8"``)."""
+    blank_dna: Literal["noise", "zeros"] = "noise"
+    """A blank DNA channel (``nucleus_stain="none"``): camera ``noise`` (an unstained
+    channel that was acquired) or all ``zeros`` (what cellscale feeds a model for a
+    role left blank, e.g. a phase-contrast image without a DNA channel)."""
 
     _shape_kind = field_validator("shape_kind")(
         classmethod(lambda cls, v: _one_of("shape_kind", v, CULTURE_SHAPES))
@@ -276,6 +280,7 @@ def simulate_culture(
     psf_sigma: float | None = None,
     camera: Literal["scmos", "emccd"] | None = None,
     jpeg_quality: int | None = None,
+    blank_dna: Literal["noise", "zeros"] = "noise",
     dtype: Literal["uint16", "uint8"] = "uint16",
 ) -> Sample:
     """Simulate cultured cells with a DNA channel and a cell-boundary channel.
@@ -311,6 +316,10 @@ def simulate_culture(
         Camera noise model (transmitted light is always sCMOS).
     jpeg_quality : int, optional
         JPEG-compress (8-bit images only).
+    blank_dna : {"noise", "zeros"}
+        With ``nucleus_stain="none"``: a DNA channel of background and camera
+        noise (default), or of zeros, as cellscale's segmentation feeds a model
+        whose DNA role is left blank (``channels=(None, ...)``).
     dtype : {"uint16", "uint8"}
         Camera data type. Default "uint16".
 
@@ -335,7 +344,7 @@ def simulate_culture(
         modality=modality, nucleus_stain=nucleus_stain, diameter=diameter,
         diameter_cv=diameter_cv, rod_width=rod_width, density=density, clustering=clustering,
         snr=snr, dna_snr=dna_snr, psf_sigma=psf_sigma, camera=camera,
-        jpeg_quality=jpeg_quality, dtype=dtype,
+        jpeg_quality=jpeg_quality, blank_dna=blank_dna, dtype=dtype,
     )  # fmt: skip
     p = resolve_culture_options(opts)
     scene = CultureScene(opts, p, culture_table(opts.shape, opts.seed, p))

@@ -9,7 +9,9 @@ shape_kind             epithelial 25 %, fibroblast 25 %, round 20 %, rod 15 %, m
 modality               fluorescence 50 %, phase contrast 30 %, bright field 20 %
 stain (fluorescence)   membrane 50 %, cytoplasm 50 %
 nucleus_stain          dna 80 % in fluorescence, 50 % in transmitted light; none for rods;
-                       a blank DNA channel in fluorescence goes with a cytoplasm stain
+                       a blank DNA channel in fluorescence goes with a cytoplasm stain;
+                       half the blank DNA channels are zeros (what segmentation feeds a
+                       model for a blank role), half background and camera noise
 diameter               eukaryotic cells 15 .. 150 px, rods 10 .. 40 px long (log-uniform);
                        cell-to-cell cv 0.1 .. 0.3; rod width 3 .. 8 px
 image side             6 .. 12 diameters (rods: 256 .. 512), clamped to 256 .. 768 px
@@ -154,6 +156,8 @@ def culture_options(seed: int, regime: str | None = None) -> dict[str, Any]:
     if kw["dtype"] != "uint8":
         kw["jpeg_quality"] = None
     kw["shape"] = (culture_side(d, rng, rod=rod),) * 2
+    # Half the blank DNA channels are zeros: a model's blank role at inference.
+    kw["blank_dna"] = "zeros" if rng.random() < 0.5 and kw["nucleus_stain"] == "none" else "noise"
     # At least ~5 cells per image.
     area = np.pi * (d / 2) ** 2 if not rod else d * kw["rod_width"]
     kw["density"] = float(np.clip(max(density, 5 * area / kw["shape"][0] ** 2), 0.01, 0.9))

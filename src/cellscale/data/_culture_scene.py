@@ -156,6 +156,8 @@ class CultureScene(SimulatedScene):
                 )  # fmt: skip
                 signal = blur(clean, psf_sigma=p["psf_sigma"])[m:-m, m:-m] + bg
             out[c] = self._expose(rng, np.clip(signal, 0.0, None) * light, cam)
+        if p["nucleus_stain"] == "none" and self.opts.blank_dna == "zeros":
+            out[0] = 0  # a role left blank: what segmentation feeds the model
         labels = {"nuclei": nuc_lab[m:-m, m:-m], "cells": cell_lab[m:-m, m:-m]}
         return out, labels
 
