@@ -7,7 +7,8 @@
 # (default /tmp/cellscale-runs) the training runs. Each model trains for the
 # wall-time budget in its recipe (training/<name>.json, 38-40 min on CPU cores;
 # nuclei: the specialist nuclei_base.json, then the generalist nuclei.json from it,
-# then the half-and-half weight average of the two: training/average.py),
+# then the half-and-half weight average of the two: training/average.py; cells: the
+# tissue model cells_base.json, then the generalist cells.json from it),
 # is scored on the held-out set and copied into src/cellscale/models/weights/
 # as NAME.onnx (network), NAME.json (card) and NAME.pt (weights for fine-tuning).
 set -euo pipefail
@@ -16,15 +17,6 @@ DATA=${DATA:-/tmp/cellscale-training}
 RUNS=${RUNS:-/tmp/cellscale-runs}
 WEIGHTS=src/cellscale/models/weights
 which=${1:-nuclei}
-
-train() {  # name, simulator kind
-    local name=$1 kind=$2
-    python training/make_data.py "$kind" "$DATA/$kind"
-    python training/train.py "training/$name.json" \
-        --data "$DATA/$kind/train" --test-data "$DATA/$kind/test" --out "$RUNS/$name" --no-progress
-    mkdir -p "$WEIGHTS"
-    cp "$RUNS/$name/$name.onnx" "$RUNS/$name/$name.json" "$RUNS/$name/$name.pt" "$WEIGHTS/"
-}
 
 nuclei() {  # the specialist (nuclei_base.json), then fine-tuned on the generalist set too
     python training/make_data.py nuclei "$DATA/nuclei"
@@ -44,9 +36,21 @@ nuclei() {  # the specialist (nuclei_base.json), then fine-tuned on the generali
     cp "$RUNS/nuclei/nuclei.onnx" "$RUNS/nuclei/nuclei.json" "$RUNS/nuclei/nuclei.pt" "$WEIGHTS/"
 }
 
+cells() {  # the tissue model (cells_base.json), then fine-tuned on tissue + cultured cells too
+    python training/make_data.py tissue "$DATA/tissue"
+    python training/make_data.py culture "$DATA/culture"
+    python training/train.py training/cells_base.json \
+        --data "$DATA/tissue/train" --test-data "$DATA/tissue/test" --out "$RUNS/cells_base" --no-progress
+    python training/train.py training/cells.json --from-model "$RUNS/cells_base/cells.pt" \
+        --data "$DATA/tissue/train" "$DATA/culture/train" \
+        --test-data "$DATA/tissue/test" --out "$RUNS/cells" --no-progress
+    mkdir -p "$WEIGHTS"
+    cp "$RUNS/cells/cells.onnx" "$RUNS/cells/cells.json" "$RUNS/cells/cells.pt" "$WEIGHTS/"
+}
+
 case "$which" in
     nuclei) nuclei ;;
-    cells) train cells tissue ;;
-    all) nuclei; train cells tissue ;;
+    cells) cells ;;
+    all) nuclei; cells ;;
     *) echo "usage: $0 [nuclei|cells|all]" >&2; exit 2 ;;
 esac
