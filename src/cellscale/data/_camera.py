@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["add_camera_noise", "add_emccd_noise", "jpeg_roundtrip", "photons_for_snr"]
+__all__ = ["add_camera_noise", "add_emccd_noise", "expose", "jpeg_roundtrip", "photons_for_snr"]
 
 #: Expected photo-electron count below which shot noise is drawn from the Poisson law.
 _POISSON_BELOW = np.float32(5.0)
@@ -169,6 +169,62 @@ def add_emccd_noise(
         np.rint(adu, out=adu)
         np.clip(adu, info.min, info.max, out=adu)
     return adu.astype(dt)
+
+
+def expose(
+    rng: np.random.Generator,
+    signal: np.ndarray,
+    *,
+    camera: str,
+    photons: float,
+    gain: float,
+    offset: float,
+    read_noise: float,
+    dtype: np.dtype | type,
+    em_gain: float | None = None,
+    saturation: float | None = None,
+    jpeg_quality: int | None = None,
+) -> np.ndarray:
+    """Integer camera counts of an expected ``signal``: noise, clipping, optional JPEG.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    signal : ndarray of float, shape (y, x)
+        Expected relative intensity per pixel.
+    camera : {"scmos", "emccd"}
+        sCMOS/CCD noise (:func:`add_camera_noise`) or EMCCD (:func:`add_emccd_noise`,
+        with ``em_gain``).
+    photons, gain, offset, read_noise : float
+        As in :func:`add_camera_noise`.
+    dtype : numpy dtype
+        Integer dtype of the counts; values are clipped to its range.
+    saturation : float, optional
+        Clip at ``offset + saturation x`` the counts of a unit signal (a
+        saturated detector); default: only the dtype's range.
+    jpeg_quality : int, optional
+        Compress and decompress as JPEG at this quality (8-bit images).
+
+    Returns
+    -------
+    ndarray of ``dtype``, shape (y, x)
+    """
+    noise = dict(gain=gain, offset=offset, dtype=np.float32)
+    if camera == "emccd":
+        adu = add_emccd_noise(rng, signal, photons=photons, em_gain=em_gain,
+                              read_noise=read_noise, **noise)
+        top = offset + gain * photons * em_gain
+    else:
+        adu = add_camera_noise(rng, signal, photons=photons, read_noise=read_noise, **noise)
+        top = offset + gain * photons
+    info = np.iinfo(dtype)
+    high = float(info.max)
+    if saturation is not None:
+        high = min(high, offset + (top - offset) * saturation)
+    image = np.clip(np.rint(adu), info.min, high).astype(dtype)
+    if jpeg_quality is not None:
+        image = jpeg_roundtrip(image, jpeg_quality)
+    return image
 
 
 def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:

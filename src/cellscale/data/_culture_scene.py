@@ -29,12 +29,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from cellscale.data._camera import (
-    add_camera_noise,
-    add_emccd_noise,
-    jpeg_roundtrip,
-    photons_for_snr,
-)
+from cellscale.data._camera import expose, photons_for_snr
 from cellscale.data._chunked import SimulatedScene
 from cellscale.data._culture_layout import territory_rows
 from cellscale.data._domain import illumination_field
@@ -246,18 +241,8 @@ class CultureScene(SimulatedScene):
 
     def _expose(self, rng: np.random.Generator, signal: np.ndarray, cam: dict) -> np.ndarray:
         """Camera counts of an expected signal: sCMOS or EMCCD noise, clipping, JPEG."""
-        info = np.iinfo(self.dtype)
-        noise = dict(gain=cam["gain"], offset=cam["offset"], dtype=np.float32)
-        if cam["camera"] == "emccd":
-            adu = add_emccd_noise(
-                rng, signal, photons=cam["photons"], em_gain=cam["em_gain"],
-                read_noise=cam["read_noise"], **noise,
-            )  # fmt: skip
-        else:
-            adu = add_camera_noise(
-                rng, signal, photons=cam["photons"], read_noise=cam["read_noise"], **noise
-            )
-        image = np.clip(np.rint(adu), info.min, info.max).astype(self.dtype)
-        if cam["jpeg_quality"] is not None:
-            image = jpeg_roundtrip(image, cam["jpeg_quality"])
-        return image
+        return expose(
+            rng, signal, camera=cam["camera"], photons=cam["photons"], gain=cam["gain"],
+            offset=cam["offset"], read_noise=cam["read_noise"], dtype=self.dtype,
+            em_gain=cam.get("em_gain"), jpeg_quality=cam["jpeg_quality"],
+        )  # fmt: skip

@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 from scipy import ndimage as ndi
 
-from cellscale.data._camera import add_camera_noise, add_emccd_noise, jpeg_roundtrip
+from cellscale.data._camera import expose
 from cellscale.data._chunked import SimulatedScene, render_with_table, sample_params
 from cellscale.data._domain import (
     DOMAIN_OPTIONS,
@@ -317,26 +317,13 @@ class _NucleiScene(SimulatedScene):
                 win, offset=origin, full_shape=self.shape, seed=self.seed,
                 strength=p["illumination"],
             )  # fmt: skip
-        noise = dict(gain=p["gain"], offset=p["offset"], dtype=np.float32)
-        if p["camera"] == "emccd":
-            adu = add_emccd_noise(
-                rng, signal, photons=p["photons"], em_gain=p["em_gain"],
-                read_noise=p["em_read_noise"], **noise,
-            )  # fmt: skip
-            top = p["offset"] + p["gain"] * p["photons"] * p["em_gain"]
-        else:
-            adu = add_camera_noise(
-                rng, signal, photons=p["photons"], read_noise=p["read_noise"], **noise
-            )
-            top = p["offset"] + p["gain"] * p["photons"]
-        info = np.iinfo(self.dtype)
-        high = float(info.max)
-        if p["saturation"] is not None:
-            high = min(high, p["offset"] + (top - p["offset"]) * p["saturation"])
-        image = np.clip(np.rint(adu), info.min, high).astype(self.dtype)
-        if p["jpeg_quality"] is not None:
-            image = jpeg_roundtrip(image, p["jpeg_quality"])
-        return image
+        emccd = p["camera"] == "emccd"
+        return expose(
+            rng, signal, camera=p["camera"], photons=p["photons"], gain=p["gain"],
+            offset=p["offset"], read_noise=p["em_read_noise"] if emccd else p["read_noise"],
+            dtype=self.dtype, em_gain=p.get("em_gain"), saturation=p["saturation"],
+            jpeg_quality=p["jpeg_quality"],
+        )  # fmt: skip
 
 
 def simulate_nuclei(
