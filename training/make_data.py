@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -78,15 +78,23 @@ def generalist_jobs(
     draw: Callable[..., dict] = generalist_options,
     names: tuple[str, ...] = tuple(GENERALIST_REGIMES),
     seeds: tuple[int, int, int] = (GENERALIST_TRAIN_SEED, GENERALIST_TEST_SEED, REGIME_SEED),
+    train_regimes: Sequence[str] = (),
+    per_train_regime: int = 30,
 ) -> list[tuple[str, int, dict]]:
     """(set name, seed, options) of every image of a domain-randomised kind.
 
     ``draw(seed, regime=...)`` gives one image's options; ``names`` are its
     regimes and ``seeds`` the first seeds of the training, held-out and regime
     sets (the generalist's by default; :func:`culture_jobs` passes the culture's).
+    ``train_regimes`` add ``per_train_regime`` training images each, the k-th
+    drawing seeds ``TRAIN_REGIME_SEED + 10,000 k`` (by position: the order given
+    is the recipe).
     """
     train, test, regime_seed = seeds
     jobs = [("train", s, draw(s)) for s in range(train, train + n_train)]
+    for k, regime in enumerate(train_regimes):
+        first = TRAIN_REGIME_SEED + 10_000 * k
+        jobs += [("train", s, draw(s, regime=regime)) for s in range(first, first + per_train_regime)]
     jobs += [("test", s, draw(s)) for s in range(test, test + n_test)]
     for regime in regimes:
         first = regime_seed + 10_000 * list(names).index(regime)
@@ -159,12 +167,9 @@ def main() -> None:
     start = time.perf_counter()
     if args.kind == "generalist":
         regimes = list(GENERALIST_REGIMES) if "all" in args.regime else args.regime
-        jobs = generalist_jobs(n_train, n_test, regimes, per_regime)
         hard = list(GENERALIST_REGIMES) if "all" in args.train_regime else args.train_regime
-        for k, regime in enumerate(hard):  # seeds by position: the order given is the recipe
-            first = TRAIN_REGIME_SEED + 10_000 * k
-            jobs += [("train", s, generalist_options(s, regime=regime))
-                     for s in range(first, first + args.per_train_regime)]
+        jobs = generalist_jobs(n_train, n_test, regimes, per_regime, train_regimes=hard,
+                               per_train_regime=args.per_train_regime)
         make = simulate_nuclei
         name = "nuclei"
     elif args.kind == "culture":
@@ -191,7 +196,8 @@ def main() -> None:
         save_sample(make(**options), out)
     took = time.perf_counter() - start
     print(
-        f"{n_train} training and {n_test} held-out {args.kind} images"
+        f"{sum(split == 'train' for split, _, _ in jobs)} training and {n_test} held-out "
+        f"{args.kind} images"
         f"{' (+ per-regime sets)' if args.regime else ''}"
         f" in {args.out} ({took:.0f} s)"
     )

@@ -32,6 +32,21 @@ def test_generalist_seeds_are_disjoint_across_every_set(make_data):
     assert sets == {"train", "test"} | {f"test_{r}" for r in GENERALIST_REGIMES}
 
 
+def test_train_regimes_add_training_images_with_their_own_seeds(make_data):
+    """--train-regime: the k-th regime's seeds start at TRAIN_REGIME_SEED + 10,000 k."""
+    hard = ["cytoplasm", "texture"]
+    jobs = make_data.generalist_jobs(400, 40, list(GENERALIST_REGIMES), 100,
+                                     train_regimes=hard, per_train_regime=30)
+    seeds = [seed for _, seed, _ in jobs]
+    assert len(seeds) == len(set(seeds)) == 440 + 60 + 100 * len(GENERALIST_REGIMES)
+    extra = [(seed, options) for split, seed, options in jobs
+             if split == "train" and seed >= make_data.TRAIN_REGIME_SEED]
+    assert [s for s, _ in extra] == [*range(2_500_000, 2_500_030), *range(2_510_000, 2_510_030)]
+    from cellscale.data import generalist_options
+
+    assert extra[31][1] == generalist_options(2_510_001, regime="texture")
+
+
 def test_generalist_writes_loadable_samples(make_data, tmp_path, monkeypatch):
     argv = ["make_data.py", "generalist", str(tmp_path), "--train", "1", "--test", "0",
             "--regime", "d6-12", "--per-regime", "1"]  # fmt: skip
