@@ -189,7 +189,7 @@ class SegmentStep(Step):
         ["yx", "zx", "zy"], min_length=1, description="z-stacks: planes the network runs on, averaged "
                                           "(cellscale segment --views).")
 
-    def _prepare(self, job: Job) -> tuple[Any, list[int], list[str]]:
+    def _prepare(self, job: Job) -> tuple[Any, list[int | None], list[str]]:
         from cellscale.segment import select_channels
         from cellscale.segment._inputs import refuse_blank
 
@@ -302,7 +302,7 @@ class SegmentStep(Step):
             _create(path, (*plan.grid, max_h, max_w), (1, 1, max_h, max_w))
         return paths
 
-    def _run_movie(self, job: Job, card: Any, channels: list[int],
+    def _run_movie(self, job: Job, card: Any, channels: list[int | None],
                    compartments: list[str]) -> None:
         from cellscale.segment._core import Settings, default_overlap
 

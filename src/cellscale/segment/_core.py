@@ -421,7 +421,7 @@ def image_settings(card: Any, samples: np.ndarray, *, compartments: Sequence[str
 def segment_chunked(
     model: Any,
     image: Any,
-    channels: Sequence[int],
+    channels: Sequence[int | None],
     *,
     compartments: Sequence[str],
     diameter: float | str | None = "auto",
@@ -441,8 +441,8 @@ def segment_chunked(
         The loaded network.
     image : Image
         In memory or lazy (only the subsample and one row of regions are read at a time).
-    channels : sequence of int
-        Channels feeding the model's inputs, in its order.
+    channels : sequence of int or None
+        Channels feeding the model's inputs, in its order (None: a blank role, read as zeros).
     compartments : sequence of str
         Object kinds to return.
     diameter, pixel_size
