@@ -95,3 +95,32 @@ def test_resize_map_is_pixel_centred_linear_interpolation(shape, out):
     got = resize_map(data, out)
     assert got.shape == out and got.dtype == np.float32
     np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize(("shape", "scale"), [((1, 300, 517), 0.666), ((2, 101, 77), 0.3),
+                                              ((1, 97, 61), 1.7), ((1, 64, 64), 0.125),
+                                              ((1, 50, 50), 0.9)])
+def test_rescale_image_matches_scipy_filters(shape, scale):
+    """rescale_image (NumPy) gives what block means, scipy's Gaussian and its order-1
+    affine transform give, so dropping the SciPy import changed no pixel."""
+    from scipy import ndimage as ndi
+
+    data = np.random.default_rng(2).random(shape).astype(np.float32) * 100
+    c, h, w = shape
+    out_h, out_w = max(1, round(h * scale)), max(1, round(w * scale))
+    f = max(1, int(1.0 / scale + 1e-9)) if scale < 1 else 1
+    ref = data
+    if f > 1:
+        ph, pw = -(-h // f) * f, -(-w // f) * f
+        ref = np.pad(ref, ((0, 0), (0, ph - h), (0, pw - w)), mode="edge")
+        ref = ref.reshape(c, ph // f, f, pw // f, f).mean(axis=(2, 4))
+    rest = (h / out_h / f, w / out_w / f)
+    sigma = (0.0, 0.5 * max(rest[0] - 1.0, 0.0), 0.5 * max(rest[1] - 1.0, 0.0))
+    ref = ndi.gaussian_filter(ref, sigma, mode="nearest")
+    offset = (0.5 * rest[0] - 0.5, 0.5 * rest[1] - 0.5)
+    expected = np.stack([ndi.affine_transform(ref[i], rest, offset=offset, output_shape=(out_h, out_w),
+                                              order=1, mode="nearest", prefilter=False)
+                         for i in range(c)])
+    got = rescale_image(data, scale)
+    assert got.shape == (c, out_h, out_w) and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, atol=1e-3)

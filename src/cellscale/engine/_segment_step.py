@@ -81,7 +81,6 @@ class _Spec:
     channels: list[int | None]
     settings: Any  # cellscale.segment._core.Settings
     paths: dict[str, str]
-    estimate: str | None = None
 
 
 def _create(path: str, shape: tuple[int, ...], chunks: tuple[int, ...]) -> None:
@@ -92,28 +91,22 @@ def _create(path: str, shape: tuple[int, ...], chunks: tuple[int, ...]) -> None:
 
 
 def _segment_chunk(spec: _Spec, chunk: Chunk) -> dict[str, Any]:
-    """Segment one chunk's region; store the objects it keeps; return their counts.
-
-    With ``spec.estimate``, also the areas of that compartment's objects over
-    the region (a first pass for ``diameter: auto``).
-    """
+    """Segment one chunk's region; store the objects it keeps; return their counts."""
     import zarr
 
-    from cellscale.segment._core import object_areas, region_labels
+    from cellscale.segment._core import region_labels
 
     start = time.perf_counter()
     block = read_region(spec.ref, chunk.region, channels=spec.channels)
-    counts, out = {}, {}
+    counts = {}
     h, w = chunk.region_shape
     for compartment, labels in region_labels(_model(spec.model), block, spec.settings,
                                               source=spec.ref.path).items():
-        if compartment == spec.estimate:
-            out["areas"] = object_areas(labels)
         kept, n = keep_core_objects(labels, chunk)
         arr = zarr.open_array(spec.paths[compartment], mode="r+")
         arr[chunk.index[0], chunk.index[1], :h, :w] = kept
         counts[compartment] = n
-    return {"counts": counts, "seconds": time.perf_counter() - start, **out}
+    return {"counts": counts, "seconds": time.perf_counter() - start}
 
 
 def _assemble_chunk(plan: ChunkPlan, pass1: str, final: str, offsets: list[int],
@@ -251,33 +244,19 @@ class SegmentStep(Step):
         chunk_size = job.plan.chunk_size
         plan = plan_for(job.plan.shape, card, scale=settings.scale, overlap=settings.overlap,
                         chunk_size=chunk_size)
-        pass1 = self._pass1(job, plan, compartments, "")
-        results: dict[int, dict[str, Any]] = {}
         picked = estimate_chunks(plan, samples, stride, settings.ranges)
-        kind = estimate_on(compartments)
-        areas = None
-        if scale is None:  # diameter "auto": a first pass on the chunks with most signal
-            spec = _Spec(job.ref, self.model, channels, settings, pass1, estimate=kind)
-            first = job.map(partial(_segment_chunk, spec), picked)
-            areas = [r.pop("areas") for r in first]
-            results = {plan.chunks.index(c): r for c, r in zip(picked, first)}
         blocks = [read_region(job.ref, c.region, channels=channels) for c in picked]
-        estimate = assess(_model(self.model), blocks, settings, kind=kind, first_areas=areas,
-                          diameter=self._diameter())
+        estimate = assess(_model(self.model), blocks, settings, kind=estimate_on(compartments),
+                          auto=scale is None, diameter=self._diameter())
         del blocks
         if estimate.scale != settings.scale:
-            results = {}
             settings = replace(settings, scale=estimate.scale)
             plan = plan_for(job.plan.shape, card, scale=estimate.scale,
                             overlap=settings.overlap, chunk_size=chunk_size)
-            pass1 = self._pass1(job, plan, compartments, "resized_")
+        pass1 = self._pass1(job, plan, compartments)
         job.extras["segment_estimate"] = estimate.record()
         spec = _Spec(job.ref, self.model, channels, settings, pass1)
-        todo = [k for k in range(len(plan)) if k not in results]
-        for k, r in zip(todo, job.map(partial(_segment_chunk, spec),
-                                      [plan.chunks[k] for k in todo])):
-            results[k] = r
-        ordered = [results[k] for k in range(len(plan))]
+        ordered = job.map(partial(_segment_chunk, spec), list(plan.chunks))
         if plan.halo > job.plan.halo:  # later steps (measure) need the larger halo
             job.plan = plan_chunks(plan.shape, chunk_size=chunk_size, halo=plan.halo)
         start = time.perf_counter()
@@ -293,11 +272,10 @@ class SegmentStep(Step):
         job.extras["segment_seconds_per_chunk"] = [r["seconds"] for r in ordered]
 
     @staticmethod
-    def _pass1(job: Job, plan: ChunkPlan, compartments: list[str], prefix: str
-               ) -> dict[str, str]:
+    def _pass1(job: Job, plan: ChunkPlan, compartments: list[str]) -> dict[str, str]:
         """Scratch arrays ``(grid_y, grid_x, h, w)`` for each chunk's kept objects."""
         max_h, max_w = plan.max_region
-        paths = {c: job.scratch_path(f"{prefix}pass1_{c}.zarr") for c in compartments}
+        paths = {c: job.scratch_path(f"pass1_{c}.zarr") for c in compartments}
         for path in paths.values():
             _create(path, (*plan.grid, max_h, max_w), (1, 1, max_h, max_w))
         return paths

@@ -66,7 +66,7 @@ from cellscale.segment._tiling import default_overlap, predict_tiled
 
 __all__ = ["CHUNK_SIZE", "ESTIMATE_CHUNKS", "TILE_SIZE", "Estimate", "Settings", "Timings",
            "assess", "default_overlap", "estimate_chunks", "estimate_on", "fixed_scale",
-           "halo_pixels", "image_settings", "measuring_labels", "network_maps", "object_areas",
+           "halo_pixels", "image_settings", "measuring_labels", "network_maps",
            "plan_for", "read_block", "region_labels", "sample", "segment_chunked"]
 
 #: Default chunk side: a typical image (up to 2048 x 2048) is one chunk, as in the engine.
@@ -333,12 +333,6 @@ def estimate_chunks(plan: ChunkPlan, samples: np.ndarray, stride: int,
     return [plan.chunks[k] for k in sorted(order)]
 
 
-def object_areas(labels: np.ndarray) -> np.ndarray:
-    """Pixel counts of the objects of a label image (int64, objects with no pixels left out)."""
-    areas = np.bincount(np.asarray(labels).ravel())[1:]
-    return areas[areas > 0].astype(np.int64)
-
-
 def measuring_labels(model: Any, settings: Settings, kind: str
                      ) -> Callable[[np.ndarray, float], np.ndarray]:
     """``labels_at(block, scale)``: one compartment's labels of a raw block segmented at
@@ -352,8 +346,7 @@ def measuring_labels(model: Any, settings: Settings, kind: str
 
 
 def assess(model: Any, blocks: Sequence[np.ndarray], settings: Settings, *, kind: str,
-           first_areas: Sequence[np.ndarray] | None = None,
-           diameter: float | str | None = None) -> Estimate:
+           auto: bool = False, diameter: float | str | None = None) -> Estimate:
     """The image's resize factor, object diameter and confidence, from a few of its chunks.
 
     Parameters
@@ -363,14 +356,13 @@ def assess(model: Any, blocks: Sequence[np.ndarray], settings: Settings, *, kind
     blocks : sequence of ndarray, shape (c, h, w)
         Raw pixels of the chunks the estimate looks at (:func:`estimate_chunks`).
     settings : Settings
-        The image's settings; its ``scale`` is used unless ``first_areas`` is given.
+        The image's settings; its ``scale`` is used unless ``auto``.
     kind : str
         The compartment whose objects are measured (:func:`estimate_on`).
-    first_areas : sequence of ndarray, optional
-        Object areas of a first pass at scale 1 over ``blocks``, one array per
-        block: given for ``diameter="auto"``, which then runs passes at other
-        scales (:func:`~cellscale.segment._estimate.size_passes`) and picks
-        the scale.
+    auto : bool
+        ``diameter="auto"``: run passes at several scales, 1 first, over the
+        blocks' centres (:func:`~cellscale.segment._estimate.size_passes`)
+        and pick the scale.
     diameter : float, str or None
         The user's ``diameter`` option: a number is reported as it is
         (``"auto"``, ``"off"`` and None are not diameters).
@@ -384,9 +376,8 @@ def assess(model: Any, blocks: Sequence[np.ndarray], settings: Settings, *, kind
     warnings: list[str] = []
     scale = settings.scale
     diameter = given_diameter(diameter)
-    if first_areas is not None:
-        areas = np.concatenate([np.asarray(a, np.int64) for a in first_areas])
-        passes = size_passes(labels_at, blocks, areas)
+    if auto:
+        passes = size_passes(labels_at, blocks)
         diameter, confirmed = pick_diameter(passes)
         scale = 1.0 if diameter is None else scale_for(diameter)
         side = min(min(b.shape[1:]) for b in blocks)
@@ -483,7 +474,6 @@ def segment_chunked(
         _add(timings, "normalise", t)
         return region_labels(model, block, spec, timings=timings, source=source)
 
-    first: dict[tuple[int, int], dict[str, np.ndarray]] = {}
     plan = plan_for(shape, card, scale=settings.scale, overlap=settings.overlap,
                     chunk_size=chunk_size)
     picked = estimate_chunks(plan, samples, stride, settings.ranges)
@@ -491,23 +481,16 @@ def segment_chunked(
     t0 = time.perf_counter()
     blocks = [read_block(image, channels, c.region) for c in picked]
     _add(timings, "normalise", t0)
-    areas = None
-    if scale is None:  # the first pass at scale 1, on the blocks just read
-        first = {c.index: region_labels(model, b, settings, timings=timings, source=source)
-                 for c, b in zip(picked, blocks)}
-        areas = [object_areas(first[c.index][kind]) for c in picked]
     t0 = time.perf_counter()
-    estimate = assess(model, blocks, settings, kind=kind, first_areas=areas,
-                      diameter=diameter)
+    estimate = assess(model, blocks, settings, kind=kind, auto=scale is None, diameter=diameter)
     del blocks
     _add(timings, "estimate", t0)
     if estimate.scale != settings.scale:
-        first = {}
         settings = replace(settings, scale=estimate.scale)
         plan = plan_for(shape, card, scale=estimate.scale, overlap=settings.overlap,
                         chunk_size=chunk_size)
     if len(plan) == 1:  # the usual image: its labels as they are
-        labels = first.get((0, 0)) or labels_of(plan.chunks[0], settings)
+        labels = labels_of(plan.chunks[0], settings)
         if out is None:
             return labels, estimate
         result = {}
@@ -515,8 +498,7 @@ def segment_chunked(
             result[c] = out(c, shape)
             result[c][...] = lab
         return result, estimate
-    return _stitched(plan, settings, lambda ch: first.pop(ch.index, None) or labels_of(
-        ch, settings), out, timings), estimate
+    return _stitched(plan, settings, lambda ch: labels_of(ch, settings), out, timings), estimate
 
 
 def _stitched(plan: ChunkPlan, settings: Settings,

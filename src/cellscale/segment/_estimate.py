@@ -156,26 +156,27 @@ def _centre(block: np.ndarray, side: int) -> np.ndarray:
     return block[:, y0:y0 + side, x0:x0 + side]
 
 
-def size_passes(labels_at: LabelsAt, blocks: Sequence[np.ndarray],
-                first_areas: np.ndarray) -> list[tuple[float, float | None]]:
+def size_passes(labels_at: LabelsAt, blocks: Sequence[np.ndarray]
+                ) -> list[tuple[float, float | None]]:
     """Median diameters (image pixels) of the passes at :func:`estimation_scales`,
     down to the first scale that confirms a size (:func:`pick_diameter`).
 
-    ``first_areas`` are the object areas of the pass at scale 1, already run
-    on ``blocks``; a pass at scale ``s`` looks at each block's central window
-    of :data:`SIZE_WINDOW` / ``s`` pixels (at most 768² network pixels per
-    block), to bound its cost.
+    Every pass, the one at scale 1 included, looks at each block's central
+    window of :data:`SIZE_WINDOW` / ``s`` pixels (at most 768² network
+    pixels per block), to bound its cost: a 2048² image whose objects turn
+    out to need resizing is then not segmented in full at a scale it is not
+    segmented at in the end.
     """
-    first = median_diameter_of(first_areas, MIN_OTHER)
+    def at(scale: float) -> float | None:
+        parts = [_centre(b, math.ceil(SIZE_WINDOW / scale)) for b in blocks]
+        areas = [np.bincount(labels_at(b, scale).ravel())[1:] / scale**2 for b in parts]
+        return median_diameter_of(np.concatenate(areas), MIN_OTHER)
+
+    first = at(1.0)
     side = min(min(b.shape[1:]) for b in blocks)
     out = []
     for scale in estimation_scales(first, side):
-        if scale == 1.0:
-            out.append((1.0, first))
-            continue
-        parts = [_centre(b, math.ceil(SIZE_WINDOW / scale)) for b in blocks]
-        areas = [np.bincount(labels_at(b, scale).ravel())[1:] / scale**2 for b in parts]
-        out.append((scale, median_diameter_of(np.concatenate(areas), MIN_OTHER)))
+        out.append((scale, first if scale == 1.0 else at(scale)))
         if scale < 1.0 and pick_diameter(out)[1]:
             break  # a size two scales agree on: coarser passes would only confirm it
     return out

@@ -96,27 +96,25 @@ def rescale_image(data: np.ndarray, scale: float) -> np.ndarray:
     for ``scale = 1/16``), then a Gaussian low-pass for the remaining factor
     (< 2) and linear interpolation. Output pixel ``i`` samples the input at
     ``(i + 0.5) * H / out_h - 0.5``, pixel centres aligned, in every case.
+    Edges are repeated. NumPy only: the values of ``scipy.ndimage``'s
+    ``gaussian_filter`` and ``affine_transform(order=1, mode="nearest")``,
+    without the 0.3 s its import costs every ``cellscale segment`` that
+    estimates a size.
     """
-    from scipy import ndimage as ndi
-
     c, h, w = data.shape
     out_h, out_w = max(1, round(h * scale)), max(1, round(w * scale))
-    step = (h / out_h, w / out_w)  # input pixels per output pixel
     f = max(1, int(1.0 / scale + 1e-9)) if scale < 1 else 1
+    data = np.asarray(data, dtype=np.float32)
     if f > 1:
         data = _block_mean(data, f)
-    rest = (step[0] / f, step[1] / f)  # block pixels per output pixel
-    if max(rest) > 1.0:
-        sigma = (0.5 * max(rest[0] - 1.0, 0.0), 0.5 * max(rest[1] - 1.0, 0.0))
-        data = ndi.gaussian_filter(data, (0, *sigma), mode="nearest")
+    rest = (h / out_h / f, w / out_w / f)  # block pixels per output pixel
+    for axis, r in ((1, rest[0]), (2, rest[1])):
+        if r > 1.0:
+            data = _gaussian(data, 0.5 * (r - 1.0), axis)
     # Output centre i lies at (i + 0.5) * step in input pixels, i.e. at
     # (i + 0.5) * step / f - 0.5 in block coordinates (block j is centred at (j + 0.5) * f).
-    offset = (0.5 * rest[0] - 0.5, 0.5 * rest[1] - 0.5)
-    return np.stack([
-        ndi.affine_transform(data[i], rest, offset=offset, output_shape=(out_h, out_w), order=1,
-                             mode="nearest", prefilter=False)
-        for i in range(c)
-    ]).astype(np.float32, copy=False)
+    return _linear(data, (_linear_axis(data.shape[1], out_h, rest[0]),
+                          _linear_axis(data.shape[2], out_w, rest[1])))
 
 
 def _block_mean(data: np.ndarray, f: int) -> np.ndarray:
@@ -128,6 +126,25 @@ def _block_mean(data: np.ndarray, f: int) -> np.ndarray:
     return data.reshape(c, ph // f, f, pw // f, f).mean(axis=(2, 4), dtype=np.float32)
 
 
+def _gaussian(data: np.ndarray, sigma: float, axis: int) -> np.ndarray:
+    """Gaussian smoothing along one axis, edges repeated (``scipy.ndimage.gaussian_filter1d``'s
+    kernel: truncated at 4 sigma)."""
+    radius = int(4.0 * sigma + 0.5)
+    if radius < 1:
+        return data
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    kernel = np.exp(-0.5 * (x / sigma) ** 2)
+    kernel = (kernel / kernel.sum()).astype(np.float32)
+    pad = [(0, 0)] * data.ndim
+    pad[axis] = (radius, radius)
+    padded = np.pad(data, pad, mode="edge")
+    n = data.shape[axis]
+    out = np.zeros_like(data)
+    for k, weight in enumerate(kernel):
+        out += weight * padded.take(np.arange(k, k + n), axis=axis)
+    return out
+
+
 def resize_map(data: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Linear resize of one float map to ``shape`` (pixel centres aligned, as :func:`rescale_image`).
 
@@ -135,19 +152,32 @@ def resize_map(data: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     its two nearest input samples (edges repeated); the values of
     ``scipy.ndimage.zoom(order=1, mode="nearest", grid_mode=True)``, faster.
     """
-    (r0, r1, wr), (c0, c1, wc) = _linear_axis(data.shape[0], shape[0]), \
-        _linear_axis(data.shape[1], shape[1])
     d = np.asarray(data, dtype=np.float32)
-    rows = d[r0] * (1.0 - wr)[:, None]
-    rows += d[r1] * wr[:, None]
-    out = rows[:, c0] * (1.0 - wc)
-    out += rows[:, c1] * wc
+    return _linear(d[None], (_linear_axis(d.shape[0], shape[0]),
+                             _linear_axis(d.shape[1], shape[1])))[0]
+
+
+Axis = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _linear(data: np.ndarray, axes: tuple[Axis, Axis]) -> np.ndarray:
+    """Separable linear sampling of a ``(C, H, W)`` float32 image at :func:`_linear_axis` positions."""
+    (r0, r1, wr), (c0, c1, wc) = axes
+    rows = data[:, r0] * (1.0 - wr)[:, None]
+    rows += data[:, r1] * wr[:, None]
+    out = rows[:, :, c0] * (1.0 - wc)
+    out += rows[:, :, c1] * wc
     return out
 
 
-def _linear_axis(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Left and right input indices and the right one's weight of each output sample."""
-    pos = np.clip((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0.0, n_in - 1)
+def _linear_axis(n_in: int, n_out: int, step: float | None = None) -> Axis:
+    """Left and right input indices and the right one's weight of each output sample.
+
+    Output sample ``i`` lies at ``(i + 0.5) * step - 0.5`` input pixels
+    (``step`` defaults to ``n_in / n_out``), clamped to the input.
+    """
+    step = n_in / n_out if step is None else step
+    pos = np.clip((np.arange(n_out) + 0.5) * step - 0.5, 0.0, n_in - 1)
     left = np.floor(pos).astype(np.intp)
     return left, np.minimum(left + 1, n_in - 1), (pos - left).astype(np.float32)
 

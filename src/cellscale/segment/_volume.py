@@ -54,8 +54,6 @@ from cellscale.segment._core import (
     fixed_scale,
     measuring_labels,
     network_maps,
-    object_areas,
-    region_labels,
 )
 from cellscale.segment._estimate import LOW_CONFIDENCE, Estimate, given_diameter
 from cellscale.segment._normalise import MAX_SAMPLES, apply_ranges, percentile_range
@@ -417,16 +415,15 @@ def estimate_size(model: Any, norm: np.ndarray, compartment: str, *, tile_size: 
     blocks = [norm[:, z] for z in planes if norm[:, z].any()]
     settings = Settings((compartment,), ((0.0, 1.0),) * norm.shape[0], 1.0, tile_size, overlap,
                         batch_size)
-    first = [object_areas(region_labels(model, b, settings)[compartment]) for b in blocks]
-    found = assess(model, blocks, settings, kind=compartment, first_areas=first)
+    found = assess(model, blocks, settings, kind=compartment, auto=True)
     if found.confidence is not None and found.confidence < LOW_CONFIDENCE:
-        found = _most_consistent(model, blocks, settings, compartment, first, found)
+        found = _most_consistent(model, blocks, settings, compartment, found)
     size = None if found.diameter is None else found.diameter / CROSS_SECTION
     return Estimate(found.scale, size, found.confidence, found.warnings)
 
 
 def _most_consistent(model: Any, blocks: list[np.ndarray], settings: Any, kind: str,
-                     first: list[np.ndarray], found: Estimate) -> Estimate:
+                     found: Estimate) -> Estimate:
     """Of the size passes' diameters, the one whose scale the model agrees with itself most at.
 
     Used when the 2-D estimate's confidence is low: its scale-1 fallback on
@@ -437,7 +434,7 @@ def _most_consistent(model: Any, blocks: list[np.ndarray], settings: Any, kind: 
 
     labels_at = measuring_labels(model, settings, kind)
     best = found
-    for _, diameter in size_passes(labels_at, blocks, np.concatenate(first)):
+    for _, diameter in size_passes(labels_at, blocks):
         if diameter is None:
             continue
         scale = scale_for(diameter)
