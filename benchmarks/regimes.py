@@ -347,7 +347,8 @@ def throughput(model: str, py: Path | None, cellpose_dir: Path, threads: int | N
     root = RESULTS / "data"
     root.mkdir(parents=True, exist_ok=True)
     ours = segmentation.whole_command(model, root, quick)
-    row = {"cellscale": ours}
+    # Nuclei of 18 px: ``auto`` keeps the image's own scale, the network runs on every pixel.
+    row = {"cellscale": ours, "cellscale-18px": segmentation.whole_command(model, root, quick, 18.0)}
     if py is None or not (cellpose_dir / "train_info.json").is_file() or "error" in ours:
         return row
     size = segmentation.WHOLE_SIZE_QUICK if quick else segmentation.WHOLE_SIZE
@@ -588,11 +589,13 @@ def main() -> None:
     for m, s in worst.items():
         log(f"{m}: lowest F1@0.5 (8-120 px and other regimes) {s['min_f1_8_120']:.3f} ({s['worst']}); "
             f"mean {s['mean_f1']:.3f}; below 0.85: {', '.join(s['below_0.85']) or 'none'}")
-    if whole:
-        c = whole["cellscale"]
+    for c in (whole or {}).values():
+        if "command" not in c:
+            continue
         log(f"whole command `cellscale {c.get('command')}`: "
             + (f"FAILED {c['error'][-200:]}" if "error" in c else
                f"{c['wall_s']:.2f} s -> {c['mp_per_s']:.2f} MP/s, F1@0.5 {c['f1_at_0.5']:.3f}"))
+    if whole:
         for k in ("cellpose3-true", "cellpose3-size"):
             if k in whole and "error" not in whole[k]:
                 w = whole[k]

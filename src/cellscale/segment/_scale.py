@@ -139,9 +139,11 @@ def _gaussian(data: np.ndarray, sigma: float, axis: int) -> np.ndarray:
     pad[axis] = (radius, radius)
     padded = np.pad(data, pad, mode="edge")
     n = data.shape[axis]
+    window = [slice(None)] * data.ndim
     out = np.zeros_like(data)
     for k, weight in enumerate(kernel):
-        out += weight * padded.take(np.arange(k, k + n), axis=axis)
+        window[axis] = slice(k, k + n)
+        out += weight * padded[tuple(window)]
     return out
 
 
@@ -161,12 +163,25 @@ Axis = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def _linear(data: np.ndarray, axes: tuple[Axis, Axis]) -> np.ndarray:
-    """Separable linear sampling of a ``(C, H, W)`` float32 image at :func:`_linear_axis` positions."""
-    (r0, r1, wr), (c0, c1, wc) = axes
-    rows = data[:, r0] * (1.0 - wr)[:, None]
-    rows += data[:, r1] * wr[:, None]
-    out = rows[:, :, c0] * (1.0 - wc)
-    out += rows[:, :, c1] * wc
+    """Separable linear sampling of a ``(C, H, W)`` float32 image at :func:`_linear_axis` positions.
+
+    The axis whose pass leaves the smaller intermediate image goes first.
+    """
+    rows, cols = axes
+    if len(rows[0]) * data.shape[2] <= data.shape[1] * len(cols[0]):
+        return _along(_along(data, rows, 1), cols, 2)
+    return _along(_along(data, cols, 2), rows, 1)
+
+
+def _along(data: np.ndarray, axis_samples: Axis, axis: int) -> np.ndarray:
+    """Linear samples of ``data`` along one axis (1: rows, 2: columns), in place where possible."""
+    left, right, weight = axis_samples
+    shape = (-1, 1) if axis == 1 else (-1,)
+    out = np.take(data, left, axis=axis)
+    out *= (1.0 - weight).reshape(shape)
+    other = np.take(data, right, axis=axis)
+    other *= weight.reshape(shape)
+    out += other
     return out
 
 
