@@ -42,7 +42,7 @@ def _root(
 def _register() -> None:
     # Subcommand modules import their heavy dependencies inside the command
     # functions, so registering them here keeps `cellscale --help` fast.
-    from cellscale.cli import _demo, _info, _run, _segment, _simulate, _track, _train
+    from cellscale.cli import _demo, _info, _label, _run, _segment, _simulate, _track, _train
 
     app.command("info")(_info.info)
     app.add_typer(_simulate.simulate_app, name="simulate")
@@ -52,6 +52,7 @@ def _register() -> None:
     app.command("track")(_track.track)
     app.command("run")(_run.run)
     app.command("demo")(_demo.demo)
+    app.command("label")(_label.label)
 
 
 _register()

@@ -1,0 +1,151 @@
+"""The labelling server's web app: REST routes over a :class:`Workspace`, and the page.
+
+FastAPI is imported inside :func:`make_app`, so ``import cellscale`` (and
+``cellscale.label``) stays free of it.
+
+Routes (JSON unless said; ``{id}`` is the image's position on the command line)::
+
+    GET  /                                   the labelling page
+    GET  /static/...                         its script and style sheet
+    GET  /api/images                         [{id, name, shape, channels, frames, version,
+                                               has_saved_labels, error}]
+    GET  /api/images/{id}/plane.png          8-bit PNG of one plane (?channel=&frame=&lo=&hi=;
+                                             headers X-Lo/X-Hi: the contrast used)
+    GET  /api/images/{id}/labels             {version, y0, x0, shape, data (base64 uint32 LE),
+                                              objects, unsaved, max_label, messages} (?frame=)
+    POST /api/images/{id}/edit               {op, frame?, ...args} -> the Patch's JSON + status
+    POST /api/images/{id}/undo, .../redo     {frame?} -> Patch JSON + status, or null
+    POST /api/images/{id}/save               {base_version, author?, force?} -> {version}
+    GET  /api/images/{id}/history            [{version, author, time, edits}]
+
+Errors come back as ``{"detail": message}``: 404 for an unknown image, 409 when
+another tab or user saved since ``base_version`` (nothing written; ``force``
+keeps their version as a conflict copy and writes ours), 422 for bad input
+(an image or labels file that cannot be used, an invalid edit).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cellscale.errors import CellscaleError
+
+__all__ = ["STATIC", "make_app"]
+
+#: The page's files, served as they are (no build step, nothing from the network).
+STATIC = Path(__file__).parent / "static"
+
+
+def make_app(images: list[Path], *, model: str = "nuclei", channels: list[str | int] | None = None,
+             author: str | None = None) -> Any:
+    """A FastAPI app that serves the labelling page and its REST API for ``images``.
+
+    Parameters
+    ----------
+    images : list of Path
+        Image files; each is read, and its labels loaded or proposed, when the
+        page (or a client) first asks for it.
+    model : str
+        Model proposing labels for images without saved labels: ``"nuclei"``,
+        ``"cells"`` or a model card's path (see :func:`cellscale.label.propose`).
+    channels : list of str or int, optional
+        The image channels fed to the model, in its order.
+    author : str, optional
+        Author recorded in the edit history when a save names none.
+
+    Returns
+    -------
+    fastapi.FastAPI
+        Run it with uvicorn (``cellscale label`` does), or test it with
+        ``fastapi.testclient.TestClient``.
+    """
+    from fastapi import Body, FastAPI, HTTPException, Query, Request
+    from fastapi.middleware.gzip import GZipMiddleware
+    from fastapi.responses import FileResponse, JSONResponse, Response
+    from fastapi.staticfiles import StaticFiles
+
+    from cellscale.label._workspace import Workspace
+
+    space = Workspace(images, model=model, channels=channels, author=author)
+    app = FastAPI(title="cellscale label", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    app.state.workspace = space
+    app.add_middleware(GZipMiddleware, minimum_size=2048)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(CellscaleError)
+    async def _cellscale_error(request: Request, exc: CellscaleError) -> JSONResponse:
+        from cellscale.label import LabelConflictError
+
+        code = 409 if isinstance(exc, LabelConflictError) else 422
+        return JSONResponse({"detail": str(exc)}, status_code=code)
+
+    def _image(image_id: str) -> Any:
+        try:
+            return space.get(image_id)
+        except KeyError as exc:
+            raise HTTPException(404, str(exc.args[0])) from None
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @app.get("/api/images")
+    def list_images() -> list[dict[str, Any]]:
+        return space.list()
+
+    @app.get("/api/images/{image_id}/plane.png")
+    def plane(image_id: str, channel: int = 0, frame: int = 0, lo: float | None = Query(None),
+              hi: float | None = Query(None)) -> Response:
+        from cellscale.label._workspace import render_plane
+
+        image = _image(image_id)
+        with image.lock:
+            pixels = image.plane(frame, channel)
+        png, used_lo, used_hi = render_plane(pixels, lo=lo, hi=hi)
+        return Response(png, media_type="image/png", headers={
+            "X-Lo": f"{used_lo:g}", "X-Hi": f"{used_hi:g}", "Cache-Control": "no-store",
+            "X-Min": f"{float(pixels.min()):g}", "X-Max": f"{float(pixels.max()):g}"})
+
+    @app.get("/api/images/{image_id}/labels")
+    def labels(image_id: str, frame: int = 0) -> dict[str, Any]:
+        image = _image(image_id)
+        with image.lock:
+            return image.labels_json(frame)
+
+    @app.post("/api/images/{image_id}/edit")
+    def edit(image_id: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+        image = _image(image_id)
+        with image.lock:
+            return image.edit(body)
+
+    @app.post("/api/images/{image_id}/undo")
+    def undo(image_id: str, body: dict[str, Any] | None = Body(None)) -> dict[str, Any] | None:
+        image = _image(image_id)
+        with image.lock:
+            return image.undo(int((body or {}).get("frame", 0) or 0))
+
+    @app.post("/api/images/{image_id}/redo")
+    def redo(image_id: str, body: dict[str, Any] | None = Body(None)) -> dict[str, Any] | None:
+        image = _image(image_id)
+        with image.lock:
+            return image.redo(int((body or {}).get("frame", 0) or 0))
+
+    @app.post("/api/images/{image_id}/save")
+    def save(image_id: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+        image = _image(image_id)
+        if "base_version" not in body:
+            raise HTTPException(422, "save needs the version the edits started from: "
+                                     '{"base_version": N} (the "version" of GET .../labels)')
+        with image.lock:
+            return image.save(base_version=int(body["base_version"]),
+                              author=body.get("author") or space.author,
+                              force=bool(body.get("force", False)))
+
+    @app.get("/api/images/{image_id}/history")
+    def history(image_id: str) -> list[dict[str, Any]]:
+        image = _image(image_id)
+        with image.lock:
+            return image.history()
+
+    return app

@@ -1,0 +1,363 @@
+"""The images a labelling server has open: their pixels, edit sessions and saves.
+
+No web code here: :mod:`cellscale.label._app` maps HTTP routes onto a
+:class:`Workspace`, and tests can drive one directly. Every image is read and
+proposed on first use (not when the server starts), and every request on one
+image holds that image's lock, so two browser tabs never edit it at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import threading
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cellscale.errors import CellscaleError, InvalidArgumentError, InvalidImageError
+
+__all__ = ["EDIT_ARGS", "OpenImage", "Workspace", "encode_labels", "render_plane"]
+
+#: The arguments each edit operation takes (``label`` of paint/fill/split is optional here:
+#: paint and fill then start a new object, split cuts the object most under the line).
+EDIT_ARGS: dict[str, tuple[set[str], set[str]]] = {
+    "paint": ({"points", "radius"}, {"label"}),
+    "erase": ({"points", "radius"}, {"label"}),
+    "fill": ({"y", "x"}, {"label"}),
+    "delete": ({"label"}, set()),
+    "merge": ({"a", "b"}, set()),
+    "split": ({"line"}, {"label"}),
+    "add_cell": ({"y", "x"}, set()),
+}
+
+
+def encode_labels(labels: np.ndarray) -> str:
+    """Base64 text of a label array as little-endian uint32, row by row."""
+    return base64.b64encode(np.ascontiguousarray(labels, dtype="<u4").tobytes()).decode("ascii")
+
+
+def render_plane(plane: np.ndarray, *, lo: float | None = None, hi: float | None = None
+                 ) -> tuple[bytes, float, float]:
+    """An 8-bit greyscale PNG of one image plane, and the contrast range used.
+
+    Parameters
+    ----------
+    plane : ndarray, shape (y, x)
+        Pixel values of any real dtype.
+    lo, hi : float, optional
+        Values shown black and white. Default: the plane's 1st and 99.8th
+        percentiles (as the models normalise their inputs).
+
+    Returns
+    -------
+    (bytes, float, float)
+        The PNG file's bytes, ``lo`` and ``hi``.
+    """
+    from PIL import Image as PILImage
+
+    from cellscale.segment._normalise import percentile_range
+
+    values = np.asarray(plane, dtype=np.float32)
+    if lo is None or hi is None:
+        p_lo, p_hi = percentile_range(values)
+        lo = p_lo if lo is None else lo
+        hi = p_hi if hi is None else hi
+    span = max(float(hi) - float(lo), 1e-12)
+    scaled = np.clip((values - lo) * (255.0 / span), 0, 255).astype(np.uint8)
+    out = io.BytesIO()
+    PILImage.fromarray(scaled, mode="L").save(out, format="PNG", compress_level=1)
+    return out.getvalue(), float(lo), float(hi)
+
+
+@dataclass
+class _Frame:
+    """The edit session of one frame, with the model's maps for add-cell."""
+
+    session: Any
+    maps: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class OpenImage:
+    """One image being labelled: its pixels, its label store and one edit session per frame.
+
+    Parameters
+    ----------
+    path : Path
+        The image file (any format :func:`cellscale.io.read` reads): 2-D, with
+        optional channels (``c``) and frames (``t``).
+    model, channels
+        How proposals are made when no labels were saved
+        (:func:`cellscale.label.propose`).
+    """
+
+    def __init__(self, path: Path, *, model: str = "nuclei",
+                 channels: list[str | int] | None = None) -> None:
+        self.path = Path(path)
+        self.model = model
+        self.channels = channels
+        self.lock = threading.RLock()
+        self.image: Any = None
+        self.store: Any = None
+        self.version = 0
+        self.frames: dict[int, _Frame] = {}
+        self.saved: np.ndarray | None = None  # labels read from the store, (t, y, x)
+        self.error: str | None = None
+        self.messages: list[str] = []
+
+    # -- facts ------------------------------------------------------------------
+    @property
+    def n_frames(self) -> int:
+        return self.image.sizes.get("t", 1) if self.image is not None else 1
+
+    @property
+    def plane_shape(self) -> tuple[int, int]:
+        return (self.image.sizes["y"], self.image.sizes["x"])
+
+    def summary(self, index: int) -> dict[str, Any]:
+        """What ``GET /api/images`` says about this image (reads only the header if not open)."""
+        from cellscale.label import labels_path
+
+        entry: dict[str, Any] = {"id": str(index), "name": self.path.name,
+                                 "has_saved_labels": labels_path(self.path).exists(),
+                                 "version": self.version if self.image is not None else None,
+                                 "error": self.error}
+        try:
+            if self.image is not None:
+                sizes, names = self.image.sizes, self.image.channel_names
+            else:
+                from cellscale.io import describe
+
+                info = describe(self.path)
+                sizes, names = dict(zip(info.axes or "", info.shape)), info.channel_names
+        except (CellscaleError, OSError) as exc:
+            entry.update(shape=None, channels=[], frames=None, error=self.error or str(exc))
+            return entry
+        n_channels = sizes.get("c", 1)
+        entry.update(shape=[sizes.get("y"), sizes.get("x")], frames=sizes.get("t", 1),
+                     channels=list(names) if names else [str(i) for i in range(n_channels)])
+        return entry
+
+    # -- opening ----------------------------------------------------------------
+    def open(self) -> None:
+        """Read the pixels and the saved labels (if any); raises a clear error on bad input.
+
+        Labels are proposed per frame on first use (:meth:`frame`), not here.
+        """
+        if self.image is not None:
+            return
+        if self.error is not None:
+            raise InvalidImageError(self.error)
+        try:
+            self._open()
+        except CellscaleError as exc:
+            self.error = str(exc)
+            raise
+
+    def _open(self) -> None:
+        from cellscale.io import read
+        from cellscale.label import LabelStore
+
+        image = read(self.path, lazy=False)
+        if "z" in image.axes and image.sizes["z"] > 1:
+            raise InvalidImageError(
+                f"{self.path}: a z-stack (axes {image.axes!r}); 'cellscale label' labels 2-D "
+                "images and movies (axes yx, cyx, tyx, tcyx): give one plane or a projection")
+        if "z" in image.axes:
+            image = type(image).from_array(
+                image.data[(slice(None),) * image.axes.index("z") + (0,)],
+                image.axes.replace("z", ""), channel_names=image.channel_names,
+                pixel_size=image.pixel_size, source=image.source)
+        sizes = image.sizes
+        shape = ((sizes["t"],) if "t" in sizes else ()) + (sizes["y"], sizes["x"])
+        store = LabelStore(self.path, shape)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if store.exists():
+                labels, version = store.load()
+                self.saved = np.asarray(labels, dtype=np.uint32).reshape((-1,) + shape[-2:])
+            else:
+                version = 0
+        found = [str(w.message) for w in caught] + list(getattr(store, "notices", []))
+        self.messages.extend(dict.fromkeys(found))  # each sentence once
+        self.image, self.store, self.version = image, store, int(version)
+
+    def plane(self, frame: int = 0, channel: int = 0) -> np.ndarray:
+        """The pixels of one frame and channel, shape (y, x)."""
+        self.open()
+        frame, channel = self._check_frame(frame), int(channel)
+        data, axes = self.image.data, self.image.axes
+        n_channels = self.image.sizes.get("c", 1)
+        if not 0 <= channel < n_channels:
+            raise InvalidArgumentError(
+                f"{self.path.name}: channel {channel} does not exist; the image has "
+                f"{n_channels} channel(s), 0 .. {n_channels - 1}")
+        index = tuple(frame if a == "t" else channel if a == "c" else slice(None) for a in axes)
+        return np.asarray(data[index])
+
+    def _check_frame(self, frame: int) -> int:
+        frame = int(frame)
+        if not 0 <= frame < self.n_frames:
+            raise InvalidArgumentError(
+                f"{self.path.name}: frame {frame} does not exist; the image has "
+                f"{self.n_frames} frame(s), 0 .. {self.n_frames - 1}")
+        return frame
+
+    def frame(self, frame: int = 0) -> _Frame:
+        """The edit session of one frame: saved labels, else the model's proposals."""
+        from cellscale.label import EditSession, propose
+
+        self.open()
+        frame = self._check_frame(frame)
+        if frame not in self.frames:
+            if self.saved is not None:
+                labels, maps = self.saved[frame], {}
+            else:
+                plane = self.image
+                if "t" in self.image.axes:
+                    keep = self.image.axes.replace("t", "")
+                    plane = type(self.image).from_array(
+                        self.image.data[frame], keep, channel_names=self.image.channel_names,
+                        pixel_size=self.image.pixel_size)
+                labels, maps, _ = propose(plane, model=self.model, channels=self.channels)
+            self.frames[frame] = _Frame(EditSession(labels, maps or None), dict(maps or {}))
+        return self.frames[frame]
+
+    # -- state ------------------------------------------------------------------
+    def unsaved(self) -> bool:
+        """Whether any frame has edits since the last save (or load)."""
+        return any(f.session.edits for f in self.frames.values())
+
+    def status(self, frame: int = 0) -> dict[str, Any]:
+        """Object count of a frame, version, unsaved changes and messages for the page."""
+        labels = self.frame(frame).session.labels
+        count = int(np.count_nonzero(np.bincount(labels.ravel())[1:])) if labels.size else 0
+        messages, self.messages = self.messages, []
+        return {"objects": count, "version": self.version, "unsaved": self.unsaved(),
+                "max_label": int(labels.max(initial=0)), "messages": messages}
+
+    def labels_json(self, frame: int = 0) -> dict[str, Any]:
+        """The whole label plane of a frame, as ``GET .../labels`` returns it."""
+        labels = self.frame(frame).session.labels
+        return {"version": self.version, "y0": 0, "x0": 0, "h": int(labels.shape[0]),
+                "w": int(labels.shape[1]), "shape": list(labels.shape), "dtype": "<u4",
+                "data": encode_labels(labels), **self.status(frame)}
+
+    # -- edits ------------------------------------------------------------------
+    def edit(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Apply one edit operation (``{"op": ..., args...}``); the Patch's JSON plus the status."""
+        body = dict(body)
+        op = body.pop("op", None)
+        frame = int(body.pop("frame", 0) or 0)
+        if op not in EDIT_ARGS:
+            raise InvalidArgumentError(
+                f"unknown edit operation {op!r}; choose one of {', '.join(EDIT_ARGS)}")
+        required, optional = EDIT_ARGS[op]
+        missing, extra = required - body.keys(), body.keys() - required - optional
+        if missing or extra:
+            raise InvalidArgumentError(
+                f"edit {op!r} takes {', '.join(sorted(required | optional))}"
+                + (f"; missing {', '.join(sorted(missing))}" if missing else "")
+                + (f"; unknown {', '.join(sorted(extra))}" if extra else ""))
+        session = self.frame(frame).session
+        if op in ("paint", "erase"):
+            body["points"] = [tuple(float(v) for v in p) for p in body["points"]]
+        if op == "split":
+            body["line"] = [tuple(float(v) for v in p) for p in body["line"]]
+            if body.get("label") is None:
+                body["label"] = _label_under(session.labels, body["line"])
+        if op in ("paint", "fill") and not body.get("label"):
+            body["label"] = session.new_label()
+        if op == "erase" and not body.get("label"):
+            body.pop("label", None)
+        patch = getattr(session, op)(**body)
+        used = body.get("label") if op in ("paint", "fill", "split") else None
+        return self._patch_json(patch, frame, label=used)
+
+    def undo(self, frame: int = 0) -> dict[str, Any] | None:
+        patch = self.frame(frame).session.undo()
+        return None if patch is None else self._patch_json(patch, frame)
+
+    def redo(self, frame: int = 0) -> dict[str, Any] | None:
+        patch = self.frame(frame).session.redo()
+        return None if patch is None else self._patch_json(patch, frame)
+
+    def _patch_json(self, patch: Any, frame: int, *, label: int | None = None) -> dict[str, Any]:
+        out = dict(patch.to_json())
+        out.setdefault("shape", list(np.shape(patch.data)))
+        out.update(frame=frame, **self.status(frame))
+        if label is not None:
+            out["label"] = int(label)
+        return out
+
+    # -- saving -----------------------------------------------------------------
+    def save(self, *, base_version: int, author: str | None, force: bool = False) -> dict[str, Any]:
+        """Save every frame's labels as the next version; raises LabelConflictError on a race.
+
+        Frames never opened keep their saved labels, or get the model's proposals.
+        """
+        self.open()
+        planes = [self.frame(t).session.labels for t in range(self.n_frames)]
+        labels = planes[0] if "t" not in self.image.axes else np.stack(planes)
+        edits = [dict(e, frame=t) if "t" in self.image.axes else e
+                 for t, f in sorted(self.frames.items()) for e in f.session.edits]
+        kwargs = {"force": True} if force else {}
+        version = self.store.save(labels, base_version=int(base_version), author=author or "unknown",
+                                  edits=edits, **kwargs)
+        self.version = int(version)
+        self.saved = np.asarray(labels).reshape((-1,) + self.plane_shape)
+        for f in self.frames.values():
+            f.session.mark_saved()
+        return {"version": self.version, "unsaved": False}
+
+    def history(self) -> list[dict[str, Any]]:
+        self.open()
+        return self.store.history() if self.store.exists() else []
+
+
+def _label_under(labels: np.ndarray, line: list[tuple[float, float]]) -> int:
+    """The object most of a drawn line crosses (the one to split)."""
+    from skimage.draw import line as draw_line
+
+    h, w = labels.shape
+    hits: list[np.ndarray] = []
+    for (y0, x0), (y1, x1) in zip(line[:-1], line[1:]):
+        rr, cc = draw_line(int(round(y0)), int(round(x0)), int(round(y1)), int(round(x1)))
+        keep = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
+        hits.append(labels[rr[keep], cc[keep]])
+    values = np.concatenate(hits) if hits else np.zeros(0, np.uint32)
+    values = values[values > 0]
+    if values.size == 0:
+        raise InvalidArgumentError("the split line crosses no object; draw it across the object "
+                                   "to cut")
+    ids, counts = np.unique(values, return_counts=True)
+    return int(ids[np.argmax(counts)])
+
+
+class Workspace:
+    """The images one labelling server serves, by id (their position on the command line).
+
+    Parameters
+    ----------
+    images : list of Path
+        Image files.
+    model, channels, author
+        Proposal model and channels; default author of saves.
+    """
+
+    def __init__(self, images: list[Path], *, model: str = "nuclei",
+                 channels: list[str | int] | None = None, author: str | None = None) -> None:
+        self.images = [OpenImage(Path(p), model=model, channels=channels) for p in images]
+        self.author = author
+
+    def get(self, image_id: str) -> OpenImage:
+        """The image of an id; InvalidArgumentError (404 on the web) for an unknown one."""
+        if not str(image_id).isdigit() or not 0 <= int(image_id) < len(self.images):
+            raise KeyError(f"no image with id {image_id!r}; ids are 0 .. {len(self.images) - 1}")
+        return self.images[int(image_id)]
+
+    def list(self) -> list[dict[str, Any]]:
+        return [im.summary(i) for i, im in enumerate(self.images)]

@@ -1,0 +1,301 @@
+"""The labelling server's REST API (FastAPI's TestClient), and the ``cellscale label`` command."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
+from fastapi.testclient import TestClient
+from PIL import Image as PILImage
+
+from cellscale.data import simulate_nuclei
+from cellscale.label import LabelStore, labels_path
+from cellscale.label._app import make_app
+
+
+def _decode(record: dict) -> np.ndarray:
+    raw = base64.b64decode(record["data"])
+    return np.frombuffer(raw, dtype="<u4").reshape(record["h"], record["w"])
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return simulate_nuclei(shape=(128, 128), seed=1, diameter=20.0, density=0.3)
+
+
+@pytest.fixture
+def image_path(tmp_path: Path, sample) -> Path:
+    import tifffile
+
+    path = tmp_path / "nuclei.tif"
+    tifffile.imwrite(path, np.asarray(sample.image.data))
+    return path
+
+
+def _client(*images: Path, **options) -> TestClient:
+    return TestClient(make_app(list(images), **options))
+
+
+class Mirror:
+    """The page's copy of the labels: the labels endpoint, then every patch written in."""
+
+    def __init__(self, client: TestClient, image: str = "0") -> None:
+        self.client, self.url = client, f"/api/images/{image}"
+        record = client.get(f"{self.url}/labels").json()
+        self.labels, self.version = _decode(record).copy(), record["version"]
+        self.objects = record["objects"]
+
+    def post(self, what: str, body: dict | None = None) -> dict | None:
+        res = self.client.post(f"{self.url}/{what}", json=body)
+        assert res.status_code == 200, res.text
+        patch = res.json()
+        if patch is not None:
+            self.labels[patch["y0"]:patch["y0"] + patch["h"], patch["x0"]:patch["x0"] + patch["w"]] = \
+                _decode(patch)
+            self.objects = patch["objects"]
+        return patch
+
+    def server(self) -> np.ndarray:
+        return _decode(self.client.get(f"{self.url}/labels").json())
+
+
+def test_list_page_and_static_files(image_path):
+    client = _client(image_path)
+    [entry] = client.get("/api/images").json()
+    assert entry["id"] == "0" and entry["name"] == "nuclei.tif"
+    assert entry["shape"] == [128, 128] and entry["frames"] == 1 and len(entry["channels"]) == 1
+    assert entry["has_saved_labels"] is False and entry["version"] is None
+    page = client.get("/")
+    assert page.status_code == 200 and 'id="view"' in page.text and "/static/app.js" in page.text
+    assert "function applyPatch" in client.get("/static/app.js").text
+    assert client.get("/static/style.css").status_code == 200
+    assert client.get("/api/images/7/labels").status_code == 404
+    assert client.get("/api/images/x/labels").status_code == 404
+
+
+def test_plane_png_is_the_image_with_its_contrast(image_path, sample):
+    client = _client(image_path)
+    res = client.get("/api/images/0/plane.png")
+    assert res.status_code == 200 and res.headers["content-type"] == "image/png"
+    png = np.asarray(PILImage.open(io.BytesIO(res.content)))
+    pixels = np.asarray(sample.image.data, dtype=np.float64)
+    lo, hi = float(res.headers["X-Lo"]), float(res.headers["X-Hi"])
+    assert png.shape == (128, 128) and png.dtype == np.uint8
+    assert pixels.min() <= lo < hi <= pixels.max()
+    # Brighter pixels are brighter in the PNG: the nuclei (ground truth) outshine the background.
+    truth = np.asarray(sample.labels["nuclei"]) > 0
+    assert png[truth].mean() > png[~truth].mean() + 40
+    given = client.get("/api/images/0/plane.png", params={"lo": 0, "hi": float(pixels.max())})
+    assert float(given.headers["X-Lo"]) == 0
+    expected = np.clip(pixels * (255.0 / pixels.max()), 0, 255).astype(np.uint8)
+    got = np.asarray(PILImage.open(io.BytesIO(given.content)))
+    assert np.abs(got.astype(int) - expected).max() <= 1
+    bad = client.get("/api/images/0/plane.png", params={"channel": 3})
+    assert bad.status_code == 422 and "channel 3" in bad.json()["detail"]
+    assert client.get("/api/images/0/plane.png", params={"frame": 2}).status_code == 422
+
+
+def test_labels_are_the_proposals_and_every_edit_comes_back_as_a_patch(image_path):
+    client = _client(image_path)
+    page = Mirror(client)
+    assert page.version == 0 and page.labels.shape == (128, 128)
+    assert page.objects == len(np.unique(page.labels)) - 1 >= 5  # the model found nuclei
+
+    # paint without a label starts a new object, and says which
+    empty = np.argwhere(page.labels == 0)
+    y, x = (int(v) for v in empty[len(empty) // 2])
+    patch = page.post("edit", {"op": "paint", "points": [[y, x]], "radius": 2})
+    new = patch["label"]
+    assert new == page.labels.max() and page.labels[y, x] == new and patch["unsaved"] is True
+    page.post("edit", {"op": "erase", "points": [[y, x]], "radius": 3})
+    assert page.labels[y, x] == 0
+    a, b = (int(v) for v in np.unique(page.labels)[1:3])
+    page.post("edit", {"op": "merge", "a": a, "b": b})
+    assert b not in page.labels and a in page.labels
+    page.post("edit", {"op": "delete", "label": a})
+    assert a not in page.labels
+    ys, xs = np.nonzero(page.labels == 0)
+    patch = page.post("edit", {"op": "fill", "y": int(ys[0]), "x": int(xs[0]), "label": 999})
+    assert page.labels[ys[0], xs[0]] == 999 and patch["label"] == 999
+    page.post("undo")
+    # add a cell where the model saw a nucleus that was deleted above
+    cy, cx = (int(round(v)) for v in np.argwhere(_decode(client.get(
+        "/api/images/0/labels").json()) == 0).mean(axis=0))
+    page.post("edit", {"op": "add_cell", "y": cy, "x": cx})
+    np.testing.assert_array_equal(page.labels, page.server())
+    assert page.objects == len(np.unique(page.labels)) - 1
+
+
+def test_undo_all_returns_the_proposals_and_redo_replays(image_path):
+    client = _client(image_path)
+    page = Mirror(client)
+    start = page.labels.copy()
+    a = int(np.unique(start)[1])
+    page.post("edit", {"op": "delete", "label": a})
+    page.post("edit", {"op": "paint", "points": [[5, 5], [5, 30]], "radius": 2})
+    after = page.labels.copy()
+    assert page.post("undo") is not None and page.post("undo") is not None
+    np.testing.assert_array_equal(page.labels, start)
+    assert page.post("undo") is None  # nothing left: null, not an error
+    page.post("redo"), page.post("redo")
+    np.testing.assert_array_equal(page.labels, after)
+    assert page.post("redo") is None
+
+
+def test_split_cuts_a_merged_pair_along_the_drawn_line(tmp_path):
+    import tifffile
+
+    # Two touching discs, merged into one label by the user: the line drawn across the neck
+    # gives them back as two objects. No label given: the server cuts the one under the line.
+    yy, xx = np.mgrid[:64, :64]
+    image = np.zeros((64, 64), np.uint16) + 100
+    for cx in (22, 40):
+        image[(yy - 32) ** 2 + (xx - cx) ** 2 < 100] = 2000
+    path = tmp_path / "pair.tif"
+    tifffile.imwrite(path, image)
+    client = _client(path)
+    page = Mirror(client)
+    ids = [int(v) for v in np.unique(page.labels)[1:]]
+    if len(ids) == 2:
+        page.post("edit", {"op": "merge", "a": ids[0], "b": ids[1]})
+    assert len(np.unique(page.labels)) - 1 == 1
+    page.post("edit", {"op": "split", "line": [[18, 31], [46, 31]]})
+    parts = [int(v) for v in np.unique(page.labels)[1:]]
+    assert len(parts) == 2
+    left, right = (page.labels[32, 20], page.labels[32, 42])
+    assert left and right and left != right
+    bad = client.post("/api/images/0/edit", json={"op": "split", "line": [[1, 1], [1, 5]]})
+    assert bad.status_code == 422 and "crosses no object" in bad.json()["detail"]
+
+
+@pytest.mark.parametrize("body, words", [
+    ({"op": "explode"}, "unknown edit operation 'explode'"),
+    ({"op": "merge", "a": 1}, "missing b"),
+    ({"op": "delete", "label": 1, "colour": "red"}, "unknown colour"),
+    ({"op": "delete", "label": 10**6}, "10000"),
+])
+def test_bad_edits_are_refused_with_the_reason(image_path, body, words):
+    client = _client(image_path)
+    before = Mirror(client).server()
+    res = client.post("/api/images/0/edit", json=body)
+    assert res.status_code == 422 and words in res.json()["detail"]
+    np.testing.assert_array_equal(Mirror(client).server(), before)
+
+
+def test_save_writes_the_store_and_a_new_server_loads_it(image_path):
+    client = _client(image_path, author="ana")
+    page = Mirror(client)
+    a = int(np.unique(page.labels)[1])
+    page.post("edit", {"op": "delete", "label": a})
+    res = client.post("/api/images/0/save", json={"base_version": 0})
+    assert res.status_code == 200 and res.json()["version"] == 1
+    assert labels_path(image_path).is_dir()
+    saved, version = LabelStore(image_path, (128, 128)).load()
+    np.testing.assert_array_equal(saved, page.labels)
+    assert version == 1
+    [entry] = client.get("/api/images/0/history").json()
+    assert entry["author"] == "ana" and entry["version"] == 1
+    assert [e["op"] for e in entry["edits"]] == ["delete"]
+    assert client.get("/api/images/0/labels").json()["unsaved"] is False
+    assert client.post("/api/images/0/save", json={}).status_code == 422  # no base_version
+
+    again = _client(image_path)
+    assert again.get("/api/images").json()[0]["has_saved_labels"] is True
+    record = again.get("/api/images/0/labels").json()
+    assert record["version"] == 1
+    np.testing.assert_array_equal(_decode(record), page.labels)
+
+
+def test_two_sessions_saving_the_same_labels_conflict_and_no_edit_is_lost(image_path):
+    first, second = _client(image_path, author="ana"), _client(image_path, author="ben")
+    one, two = Mirror(first), Mirror(second)
+    ids = [int(v) for v in np.unique(one.labels)[1:3]]
+    one.post("edit", {"op": "delete", "label": ids[0]})
+    two.post("edit", {"op": "delete", "label": ids[1]})
+    assert first.post("/api/images/0/save", json={"base_version": 0}).json()["version"] == 1
+    res = second.post("/api/images/0/save", json={"base_version": 0})
+    assert res.status_code == 409
+    assert "version" in res.json()["detail"] and str(labels_path(image_path).name) in \
+        res.json()["detail"]
+    # Nothing was written: the store holds the first session's labels.
+    np.testing.assert_array_equal(LabelStore(image_path, (128, 128)).load()[0], one.labels)
+    # "Keep mine": the second session's labels go in, the first's are kept as a copy.
+    forced = second.post("/api/images/0/save", json={"base_version": 0, "force": True})
+    assert forced.status_code == 200 and forced.json()["version"] == 2
+    np.testing.assert_array_equal(LabelStore(image_path, (128, 128)).load()[0], two.labels)
+    copies = list(image_path.parent.glob("nuclei.labels.conflict-*.zarr"))
+    assert len(copies) == 1
+
+
+def test_labels_that_do_not_match_the_image_are_reported_and_kept(image_path):
+    wrong = np.ones((64, 64), np.uint32)
+    LabelStore(image_path, (64, 64)).save(wrong, base_version=0, author="x", edits=[])
+    before = sorted(p.name for p in labels_path(image_path).rglob("*"))
+    client = _client(image_path)
+    res = client.get("/api/images/0/labels")
+    assert res.status_code == 422
+    detail = res.json()["detail"]
+    assert labels_path(image_path).name in detail and "64" in detail and "128" in detail
+    assert client.post("/api/images/0/save", json={"base_version": 0}).status_code == 422
+    assert client.get("/api/images").json()[0]["error"] == detail
+    assert sorted(p.name for p in labels_path(image_path).rglob("*")) == before
+    np.testing.assert_array_equal(LabelStore(image_path, (64, 64)).load()[0], wrong)
+
+
+def test_a_corrupt_history_is_reported_and_the_labels_kept(image_path):
+    client = _client(image_path)
+    page = Mirror(client)
+    client.post("/api/images/0/save", json={"base_version": 0})
+    (labels_path(image_path) / "history.json").write_text("{ not json")
+    fresh = _client(image_path)
+    record = fresh.get("/api/images/0/labels").json()
+    np.testing.assert_array_equal(_decode(record), page.labels)
+    assert record["version"] == 1
+    assert any("history" in m for m in record["messages"])
+    assert fresh.get("/api/images/0/history").status_code == 200
+    # The message is said once, then the page has it.
+    assert fresh.get("/api/images/0/labels").json()["messages"] == []
+
+
+def test_cli_refuses_a_missing_image_and_a_port_in_use(tmp_path, image_path, capsys):
+    from cellscale.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["label", str(tmp_path / "missing.tif")])
+    err = capsys.readouterr().err
+    assert stop.value.code == 1 and "missing.tif" in err and "no such image" in err
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(SystemExit) as stop:
+            main(["label", str(image_path), "--port", str(port)])
+    err = capsys.readouterr().err
+    assert stop.value.code == 1 and f"port {port}" in err and "--port" in err
+
+
+def test_cli_prints_the_address_and_serves(image_path, monkeypatch, capsys):
+    from cellscale.cli import _label, main
+
+    served = {}
+    monkeypatch.setattr(_label, "_serve", lambda app, host, port: served.update(
+        app=app, host=host, port=port))
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    with pytest.raises(SystemExit) as stop:
+        main(["label", str(image_path), "--port", str(port), "--author", "ana"])
+    out = capsys.readouterr().out
+    assert stop.value.code in (0, None)
+    assert f"http://localhost:{port}/" in out and f"ssh -L {port}:localhost:{port}" in out
+    client = TestClient(served["app"])
+    assert json.loads(client.get("/api/images").text)[0]["name"] == "nuclei.tif"
