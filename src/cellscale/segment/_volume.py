@@ -46,18 +46,11 @@ from typing import Any
 import numpy as np
 
 from cellscale.errors import InvalidArgumentError, InvalidImageError
-from cellscale.segment._core import (
-    Settings,
-    Timings,
-    _add,
-    assess,
-    fixed_scale,
-    measuring_labels,
-    network_maps,
-)
 from cellscale.segment._estimate import LOW_CONFIDENCE, Estimate, given_diameter
+from cellscale.segment._global import assess, fixed_scale, measuring_labels
 from cellscale.segment._normalise import MAX_SAMPLES, apply_ranges, percentile_range
 from cellscale.segment._postprocess import CENTRE_MIN_DISTANCE, relabel_sequential
+from cellscale.segment._region import Settings, Timings, add_time, network_maps
 from cellscale.segment._scale import rescale_image, resize_labels, scale_for
 from cellscale.segment._tiling import default_overlap
 
@@ -526,10 +519,10 @@ def segment_volume(
     del data
     shape = norm.shape[1:]
     if not norm.any():
-        _add(timings, "normalise", t0)
+        add_time(timings, "normalise", t0)
         return np.zeros(shape, np.uint32), estimate or Estimate(1.0)
     scale = fixed_scale(card, diameter=diameter, pixel_size=pixel_size)
-    _add(timings, "normalise", t0)
+    add_time(timings, "normalise", t0)
     found = Estimate(1.0 if scale is None else scale, given_diameter(diameter))
     if estimate is not None:
         found = estimate
@@ -539,17 +532,17 @@ def segment_volume(
                               batch_size=batch_size)
         if scale is not None:  # a size from the card's pixel size, or never resized
             found = replace(found, scale=scale)
-        _add(timings, "estimate", t0)
+        add_time(timings, "estimate", t0)
     scale, size = found.scale, found.diameter
     t0 = time.perf_counter()
     if scale != 1.0:
         norm = np.stack([rescale_image(norm[:, z], scale) for z in range(shape[0])], axis=1)
-    _add(timings, "normalise", t0)
+    add_time(timings, "normalise", t0)
     t0 = time.perf_counter()
     maps = volume_maps(model, norm, compartment=compartment, anisotropy=anisotropy * scale,
                        views=views, tile_size=tile_size, overlap=overlap, batch_size=batch_size)
     norm = norm[:1]
-    _add(timings, "network", t0)
+    add_time(timings, "network", t0)
     t0 = time.perf_counter()
     post = card.postprocess
     labels = instances_from_maps_3d(
@@ -559,5 +552,5 @@ def segment_volume(
         min_size=int(post.min_size) * MIN_SIZE_PLANES)
     if scale != 1.0:
         labels = relabel_sequential(np.stack([resize_labels(p, shape[1:]) for p in labels]))
-    _add(timings, "postprocess", t0)
+    add_time(timings, "postprocess", t0)
     return labels.astype(np.uint32, copy=False), replace(found, scale=float(scale))
