@@ -77,8 +77,12 @@ def make_app(images: list[Path], *, model: str = "nuclei", channels: list[str | 
     async def _cellscale_error(request: Request, exc: CellscaleError) -> JSONResponse:
         from cellscale.label import LabelConflictError
 
-        code = 409 if isinstance(exc, LabelConflictError) else 422
-        return JSONResponse({"detail": str(exc)}, status_code=code)
+        if isinstance(exc, LabelConflictError):  # advice in the API's words, not Python's
+            return JSONResponse({"detail": f"{exc.message}; save again with \"force\": true "
+                                           "(the page's Keep mine) to keep theirs as a conflict "
+                                           "copy beside the labels and write yours, or reload to "
+                                           "see theirs"}, status_code=409)
+        return JSONResponse({"detail": str(exc)}, status_code=422)
 
     def _image(image_id: str) -> Any:
         try:

@@ -1,0 +1,303 @@
+"""``cellscale label`` end to end in real headless Chromium (Debian's, driven by Playwright).
+
+The real server (uvicorn, in a thread) serves a simulated nuclei image; the test
+plants the errors a user corrects (a merged pair, a false positive, a missed
+nucleus) through the REST API, then corrects them in the page with the mouse
+and keyboard as a user would: split, delete, add a cell, save (Ctrl+S), reload,
+undo (Ctrl+Z), and a save that conflicts with another session ("keep mine").
+
+Screenshots of every step are kept in ``out/test-artifacts/label/`` under the
+repository root (ignored by git), or in ``$CELLSCALE_TEST_ARTIFACTS/label/``.
+
+Needs ``/usr/bin/chromium`` (``scripts/install-chromium.sh`` installs it): the
+test is skipped without it, and fails when the ``CI`` environment variable is set.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+pytest.importorskip("httpx")
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+import httpx
+
+from cellscale.data import simulate_nuclei
+from cellscale.label import LabelStore, labels_path
+from cellscale.label._app import make_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ROOT = Path(__file__).resolve().parents[2]
+
+if not CHROMIUM.exists():
+    reason = (f"{CHROMIUM} is missing: the browser test needs Debian's chromium; install it with "
+              "scripts/install-chromium.sh (sudo apt-get install -y chromium)")
+    if os.environ.get("CI"):
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
+def _artifacts() -> Path:
+    base = os.environ.get("CELLSCALE_TEST_ARTIFACTS")
+    folder = (Path(base) if base else ROOT / "out" / "test-artifacts") / "label"
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.png"):
+        old.unlink()
+    return folder
+
+
+def _decode(record: dict) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(record["data"]), "<u4").reshape(record["h"], record["w"])
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+class Server:
+    """The app served by uvicorn on a free loopback port, in a thread."""
+
+    def __init__(self, app) -> None:
+        import uvicorn
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                                    log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def _contact_line(labels: np.ndarray, a: int, b: int) -> list[list[float]]:
+    """A line along the boundary where objects a and b touch, a few pixels past both ends."""
+    points = []
+    for axis in (0, 1):
+        lo = [slice(None), slice(None)]
+        hi = [slice(None), slice(None)]
+        lo[axis], hi[axis] = slice(None, -1), slice(1, None)
+        u, v = labels[tuple(lo)], labels[tuple(hi)]
+        ys, xs = np.nonzero(((u == a) & (v == b)) | ((u == b) & (v == a)))
+        points.append(np.stack([ys + 0.5 * (axis == 0), xs + 0.5 * (axis == 1)], axis=1))
+    pts = np.concatenate(points)
+    centre = pts.mean(axis=0)
+    _, _, vt = np.linalg.svd(pts - centre)
+    direction = vt[0]
+    reach = np.abs((pts - centre) @ direction).max() + 5.0
+    return [(centre - reach * direction).tolist(), (centre + reach * direction).tolist()]
+
+
+def _plant_errors(api: httpx.Client, labels: np.ndarray) -> dict:
+    """Merge the two proposals that touch most, paint a false positive, delete a nucleus."""
+    contacts: dict[tuple[int, int], int] = {}
+    for u, v in ((labels[:, :-1], labels[:, 1:]), (labels[:-1, :], labels[1:, :])):
+        m = (u != v) & (u > 0) & (v > 0)
+        for p, q in zip(u[m].tolist(), v[m].tolist()):
+            key = (min(p, q), max(p, q))
+            contacts[key] = contacts.get(key, 0) + 1
+    (a, b), _ = max(contacts.items(), key=lambda kv: kv[1])
+    line = _contact_line(labels, a, b)
+    pair = {"a": labels == a, "b": labels == b, "line": line}
+    assert api.post("/api/images/0/edit", json={"op": "merge", "a": a, "b": b}).status_code == 200
+
+    from scipy import ndimage as ndi
+
+    room = ndi.distance_transform_edt(labels == 0)
+    room[:12], room[-12:], room[:, :12], room[:, -12:] = 0, 0, 0, 0
+    fy, fx = (int(v) for v in np.unravel_index(np.argmax(room), room.shape))
+    painted = api.post("/api/images/0/edit", json={"op": "paint", "points": [[fy, fx]],
+                                                    "radius": 5}).json()
+    false_positive = painted["label"]
+
+    sizes = np.bincount(labels.ravel())
+    others = [int(c) for c in np.unique(labels)[1:] if c not in (a, b)]
+    touching = {p for pq in contacts for p in pq}
+    lonely = [c for c in others if c not in touching] or others
+    missed = max(lonely, key=lambda c: sizes[c])
+    ys, xs = np.nonzero(labels == missed)
+    api.post("/api/images/0/edit", json={"op": "delete", "label": missed})
+    return {"pair": pair, "fp": (fy, fx, false_positive), "missed": labels == missed,
+            "missed_at": (float(ys.mean()), float(xs.mean()))}
+
+
+def test_label_page_end_to_end(tmp_path):
+    import tifffile
+
+    shots = _artifacts()
+    sample = simulate_nuclei(shape=(192, 192), seed=1, diameter=20.0, density=0.3)
+    path = tmp_path / "nuclei.tif"
+    tifffile.imwrite(path, np.asarray(sample.image.data))
+    server = Server(make_app([path], author="tester"))
+    api = httpx.Client(base_url=server.url, timeout=60)
+    try:
+        proposals = _decode(api.get("/api/images/0/labels").json())
+        planted = _plant_errors(api, proposals)
+        n_planted = api.get("/api/images/0/labels").json()["objects"]
+        _drive(server.url, api, planted, n_planted, path, shots)
+    finally:
+        api.close()
+        server.stop()
+    print(f"screenshots in {shots}")
+
+
+def _drive(url: str, api: httpx.Client, planted: dict, n: int, path: Path, shots: Path) -> None:
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 800})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(url)
+            _settle(page, ready=True)
+            assert page.get_by_test_id("status-count").inner_text() == str(n)
+            assert page.get_by_test_id("status-version").inner_text() == "0"
+            page.screenshot(path=shots / "01-opened.png")
+
+            # Split the merged pair: draw a line along where the two nuclei touch.
+            page.keyboard.press("s")
+            _stroke(page, planted["pair"]["line"])
+            _settle(page, count=n + 1)
+            labels = _server_labels(api)
+            for part in ("a", "b"):
+                truth = planted["pair"][part]
+                got = np.bincount(labels[truth], minlength=2)[1:].argmax() + 1
+                assert _iou(labels == got, truth) > 0.7, part
+            page.screenshot(path=shots / "02-split.png")
+
+            # Delete the false positive: pick it (V, click), then Delete.
+            fy, fx, fp = planted["fp"]
+            page.keyboard.press("v")
+            page.mouse.click(*_screen(page, fy, fx))
+            _wait(page, lambda: page.get_by_test_id("status-selected").inner_text() == str(fp))
+            page.keyboard.press("Delete")
+            _settle(page, count=n)
+            assert fp not in _server_labels(api)
+            page.screenshot(path=shots / "03-deleted.png")
+
+            # Add the missed nucleus with one click (A), seeded by the model's maps.
+            page.keyboard.press("a")
+            page.mouse.click(*_screen(page, *planted["missed_at"]))
+            _settle(page, count=n + 1)
+            labels = _server_labels(api)
+            my, mx = (int(round(v)) for v in planted["missed_at"])
+            assert labels[my, mx] > 0
+            assert _iou(labels == labels[my, mx], planted["missed"]) > 0.6
+            page.screenshot(path=shots / "04-added.png")
+
+            # Save (Ctrl+S): version 1 on disk, equal to what the page shows.
+            assert page.get_by_test_id("status-unsaved").inner_text() != ""
+            page.keyboard.press("Control+s")
+            _wait(page, lambda: page.get_by_test_id("status-version").inner_text() == "1")
+            assert page.get_by_test_id("status-unsaved").inner_text() == ""
+            saved, version = LabelStore(path, labels.shape).load()
+            assert version == 1
+            np.testing.assert_array_equal(saved, labels)
+            np.testing.assert_array_equal(_page_labels(page, labels.shape), saved)
+            page.screenshot(path=shots / "05-saved.png")
+
+            # Reload: the edits are there; a new server on the image loads them from disk too.
+            page.reload()
+            _settle(page, ready=True)
+            assert page.get_by_test_id("status-count").inner_text() == str(n + 1)
+            assert page.get_by_test_id("status-version").inner_text() == "1"
+            np.testing.assert_array_equal(_page_labels(page, labels.shape), saved)
+            from fastapi.testclient import TestClient
+
+            fresh = TestClient(make_app([path])).get("/api/images/0/labels").json()
+            assert fresh["version"] == 1 and fresh["objects"] == n + 1
+            page.screenshot(path=shots / "06-reloaded.png")
+
+            # Undo (Ctrl+Z) takes the added cell away again, and redo (Ctrl+Y) brings it back.
+            page.get_by_test_id("view").focus()
+            page.keyboard.press("Control+z")
+            _settle(page, count=n)
+            assert _server_labels(api)[my, mx] == 0
+            assert page.get_by_test_id("status-unsaved").inner_text() != ""
+            page.screenshot(path=shots / "07-undone.png")
+            page.keyboard.press("Control+y")
+            _settle(page, count=n + 1)
+            page.keyboard.press("Control+z")
+            _settle(page, count=n)
+
+            # Another session saves in between: Ctrl+S is refused with the reason, and
+            # "keep mine" saves ours while keeping theirs as a conflict copy.
+            other = LabelStore(path, labels.shape)
+            other.save(saved, base_version=1, author="other", edits=[])
+            page.keyboard.press("Control+s")
+            _wait(page, lambda: page.get_by_test_id("conflict").is_visible())
+            assert "version" in page.get_by_test_id("conflict-message").inner_text()
+            assert page.get_by_test_id("status-version").inner_text() == "1"
+            page.screenshot(path=shots / "08-conflict.png")
+            page.get_by_test_id("keep-mine").click()
+            _wait(page, lambda: page.get_by_test_id("status-version").inner_text() == "3")
+            assert len(list(path.parent.glob("nuclei.labels.conflict-*.zarr"))) == 1
+            assert LabelStore(path, labels.shape).load()[0][my, mx] == 0
+            page.screenshot(path=shots / "09-kept-mine.png")
+            assert not errors, errors
+        finally:
+            browser.close()
+    assert labels_path(path).is_dir()
+
+
+def _screen(page, y: float, x: float) -> tuple[float, float]:
+    return tuple(page.evaluate("([y, x]) => window.cellscaleLabel.toScreen(y, x)", [y, x]))
+
+
+def _stroke(page, line: list[list[float]], steps: int = 12) -> None:
+    (y0, x0), (y1, x1) = line
+    page.mouse.move(*_screen(page, y0, x0))
+    page.mouse.down()
+    for k in range(1, steps + 1):
+        t = k / steps
+        page.mouse.move(*_screen(page, y0 + t * (y1 - y0), x0 + t * (x1 - x0)))
+    page.mouse.up()
+
+
+def _wait(page, condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            message = page.get_by_test_id("status-message").inner_text()
+            raise AssertionError(f"the page did not get there; its message: {message!r}")
+        page.wait_for_timeout(50)
+
+
+def _settle(page, *, ready: bool = False, count: int | None = None) -> None:
+    """Wait until the page is idle (no request in flight) and, if given, shows ``count`` objects."""
+    if ready:
+        _wait(page, lambda: page.evaluate("document.body.dataset.ready") in ("1", "error"))
+        assert page.evaluate("document.body.dataset.ready") == "1", \
+            page.get_by_test_id("status-message").inner_text()
+    _wait(page, lambda: page.evaluate("document.body.dataset.busy || '0'") == "0")
+    if count is not None:
+        _wait(page, lambda: page.get_by_test_id("status-count").inner_text() == str(count))
+
+
+def _server_labels(api: httpx.Client) -> np.ndarray:
+    return _decode(api.get("/api/images/0/labels").json())
+
+
+def _page_labels(page, shape: tuple[int, int]) -> np.ndarray:
+    values = page.evaluate("Array.from(window.cellscaleLabel.state.labels)")
+    return np.asarray(values, dtype=np.uint32).reshape(shape)
