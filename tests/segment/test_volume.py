@@ -13,8 +13,8 @@ from cellscale.errors import InvalidArgumentError, InvalidAxesError
 from cellscale.io import Image, read_labels
 from cellscale.metrics import aggregate, match_instances
 from cellscale.segment import Segmenter, segment
+from cellscale.segment._decode3d import instances_from_maps_3d, trim_columns
 from cellscale.segment._stack import stack_anisotropy
-from cellscale.segment._volume import instances_from_maps_3d, trim_columns
 
 
 def _stacks() -> list:
