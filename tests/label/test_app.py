@@ -299,3 +299,57 @@ def test_cli_prints_the_address_and_serves(image_path, monkeypatch, capsys):
     assert f"http://localhost:{port}/" in out and f"ssh -L {port}:localhost:{port}" in out
     client = TestClient(served["app"])
     assert json.loads(client.get("/api/images").text)[0]["name"] == "nuclei.tif"
+
+
+@pytest.fixture
+def movie_path(tmp_path: Path) -> Path:
+    import tifffile
+
+    frames = np.stack([np.asarray(simulate_nuclei(shape=(96, 96), seed=s, diameter=16.0).image.data)
+                       for s in range(3)])
+    path = tmp_path / "movie.tif"
+    tifffile.imwrite(path, frames, imagej=True, metadata={"axes": "TYX"})
+    return path
+
+
+def test_a_movie_is_labelled_frame_by_frame_and_saved_whole(movie_path):
+    client = _client(movie_path)
+    assert client.get("/api/images").json()[0]["frames"] == 3
+    planes = [_decode(client.get("/api/images/0/labels", params={"frame": t}).json())
+              for t in range(3)]
+    assert all(p.max() > 0 for p in planes) and not np.array_equal(planes[0], planes[1])
+    png0 = client.get("/api/images/0/plane.png", params={"frame": 0}).content
+    assert png0 != client.get("/api/images/0/plane.png", params={"frame": 2}).content
+    a = int(np.unique(planes[1])[1])
+    res = client.post("/api/images/0/edit", json={"op": "delete", "label": a, "frame": 1})
+    assert res.status_code == 200 and res.json()["frame"] == 1
+    assert client.post("/api/images/0/undo", json={"frame": 0}).json() is None  # frame 0: no edit
+    np.testing.assert_array_equal(
+        _decode(client.get("/api/images/0/labels", params={"frame": 0}).json()), planes[0])
+    assert client.post("/api/images/0/save", json={"base_version": 0}).json()["version"] == 1
+    saved, _ = LabelStore(movie_path, (3, 96, 96)).load()
+    assert saved.shape == (3, 96, 96) and a not in saved[1]
+    np.testing.assert_array_equal(saved[2], planes[2])
+    [entry] = client.get("/api/images/0/history").json()
+    assert entry["edits"][0]["frame"] == 1
+    fresh = _client(movie_path)
+    np.testing.assert_array_equal(
+        _decode(fresh.get("/api/images/0/labels", params={"frame": 1}).json()), saved[1])
+
+
+def test_a_plain_multipage_tiff_is_a_movie_when_axes_say_so(tmp_path, movie_path):
+    import tifffile
+
+    plain = tmp_path / "plain.tif"
+    tifffile.imwrite(plain, tifffile.imread(movie_path), photometric="minisblack")
+    assert _client(plain).get("/api/images").json()[0]["frames"] == 1  # read as 3 channels
+    assert _client(plain, axes="tyx").get("/api/images").json()[0]["frames"] == 3
+
+
+def test_a_z_stack_is_refused_with_the_reason(tmp_path):
+    import tifffile
+
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, np.zeros((4, 32, 32), np.uint16), imagej=True, metadata={"axes": "ZYX"})
+    res = _client(path).get("/api/images/0/labels")
+    assert res.status_code == 422 and "z-stack" in res.json()["detail"]

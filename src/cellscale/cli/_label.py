@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cellscale.cli._segment import ChannelsOpt, _channels
+from cellscale.cli._segment import AxesOpt, ChannelsOpt, _channels
 
 
 def _check_port(host: str, port: int) -> None:
@@ -35,7 +35,7 @@ def _check_port(host: str, port: int) -> None:
                 "--port") from None
 
 
-def _check_images(images: list[Path]) -> None:
+def _check_images(images: list[Path], axes: str | None) -> None:
     """Every image exists and its header is readable (pixels are read when opened)."""
     from cellscale.cli._inputs import named
     from cellscale.errors import InputNotFoundError
@@ -46,7 +46,7 @@ def _check_images(images: list[Path]) -> None:
             raise InputNotFoundError(f"{path}: no such image; give the path of an image file "
                                      "(TIFF, OME-TIFF, PNG, OME-Zarr)")
         with named(path):
-            describe(path)
+            describe(path, axes=axes)
 
 
 def label(
@@ -63,6 +63,7 @@ def label(
                        "with ssh -L from elsewhere) or 0.0.0.0 (every network).")] = "127.0.0.1",
     author: Annotated[str | None, typer.Option(
         "--author", help="Name recorded in the edit history (default: your user name).")] = None,
+    axes: AxesOpt = None,
 ) -> None:
     """Label images in the browser: the model's proposals, then paint, split, merge, delete, add, save.
 
@@ -70,7 +71,7 @@ def label(
     """
     import getpass
 
-    _check_images(images)
+    _check_images(images, axes)
     _check_port(host, port)
     from cellscale.label._app import make_app
 
@@ -78,7 +79,7 @@ def label(
         who = author or getpass.getuser()
     except (KeyError, OSError):
         who = None
-    app = make_app(images, model=model, channels=_channels(channels, None), author=who)
+    app = make_app(images, model=model, channels=_channels(channels, None), author=who, axes=axes)
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::", "::1") else host
     typer.echo(f"Labelling {len(images)} image(s) at http://{shown}:{port}/ (Ctrl+C to stop)")
     if host in ("127.0.0.1", "localhost", "::1"):

@@ -38,7 +38,7 @@ STATIC = Path(__file__).parent / "static"
 
 
 def make_app(images: list[Path], *, model: str = "nuclei", channels: list[str | int] | None = None,
-             author: str | None = None) -> Any:
+             author: str | None = None, axes: str | None = None) -> Any:
     """A FastAPI app that serves the labelling page and its REST API for ``images``.
 
     Parameters
@@ -53,6 +53,9 @@ def make_app(images: list[Path], *, model: str = "nuclei", channels: list[str | 
         The image channels fed to the model, in its order.
     author : str, optional
         Author recorded in the edit history when a save names none.
+    axes : str, optional
+        Axes of the files as stored, when their metadata does not say (e.g.
+        ``"tyx"``: a plain multi-page TIFF is a movie, not channels).
 
     Returns
     -------
@@ -67,7 +70,7 @@ def make_app(images: list[Path], *, model: str = "nuclei", channels: list[str | 
 
     from cellscale.label._workspace import Workspace
 
-    space = Workspace(images, model=model, channels=channels, author=author)
+    space = Workspace(images, model=model, channels=channels, author=author, axes=axes)
     app = FastAPI(title="cellscale label", docs_url="/api/docs", openapi_url="/api/openapi.json")
     app.state.workspace = space
     app.add_middleware(GZipMiddleware, minimum_size=2048)

@@ -92,11 +92,15 @@ class OpenImage:
     model, channels
         How proposals are made when no labels were saved
         (:func:`cellscale.label.propose`).
+    axes : str, optional
+        Axes of the file as stored (e.g. ``"tyx"`` for a plain multi-page TIFF
+        movie, which the shape rules would read as channels).
     """
 
     def __init__(self, path: Path, *, model: str = "nuclei",
-                 channels: list[str | int] | None = None) -> None:
+                 channels: list[str | int] | None = None, axes: str | None = None) -> None:
         self.path = Path(path)
+        self.axes = axes
         self.model = model
         self.channels = channels
         self.lock = threading.RLock()
@@ -131,7 +135,7 @@ class OpenImage:
             else:
                 from cellscale.io import describe
 
-                info = describe(self.path)
+                info = describe(self.path, axes=self.axes)
                 sizes, names = dict(zip(info.axes or "", info.shape)), info.channel_names
         except (CellscaleError, OSError) as exc:
             entry.update(shape=None, channels=[], frames=None, error=self.error or str(exc))
@@ -161,7 +165,7 @@ class OpenImage:
         from cellscale.io import read
         from cellscale.label import LabelStore
 
-        image = read(self.path, lazy=False)
+        image = read(self.path, axes=self.axes, lazy=False)
         if "z" in image.axes and image.sizes["z"] > 1:
             raise InvalidImageError(
                 f"{self.path}: a z-stack (axes {image.axes!r}); 'cellscale label' labels 2-D "
@@ -344,13 +348,17 @@ class Workspace:
     ----------
     images : list of Path
         Image files.
-    model, channels, author
-        Proposal model and channels; default author of saves.
+    model, channels, axes
+        Proposal model and channels, axes of the files (see :class:`OpenImage`).
+    author : str, optional
+        Default author of saves.
     """
 
     def __init__(self, images: list[Path], *, model: str = "nuclei",
-                 channels: list[str | int] | None = None, author: str | None = None) -> None:
-        self.images = [OpenImage(Path(p), model=model, channels=channels) for p in images]
+                 channels: list[str | int] | None = None, author: str | None = None,
+                 axes: str | None = None) -> None:
+        self.images = [OpenImage(Path(p), model=model, channels=channels, axes=axes)
+                       for p in images]
         self.author = author
 
     def get(self, image_id: str) -> OpenImage:
