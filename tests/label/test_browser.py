@@ -49,11 +49,11 @@ if not CHROMIUM.exists():
     pytest.skip(reason, allow_module_level=True)
 
 
-def _artifacts() -> Path:
+def _artifacts(*, clear: bool = True) -> Path:
     base = os.environ.get("CELLSCALE_TEST_ARTIFACTS")
     folder = (Path(base) if base else ROOT / "out" / "test-artifacts") / "label"
     folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("*.png"):
+    for old in folder.glob("[0-9]*.png") if clear else ():
         old.unlink()
     return folder
 
@@ -301,3 +301,141 @@ def _server_labels(api: httpx.Client) -> np.ndarray:
 def _page_labels(page, shape: tuple[int, int]) -> np.ndarray:
     values = page.evaluate("Array.from(window.cellscaleLabel.state.labels)")
     return np.asarray(values, dtype=np.uint32).reshape(shape)
+
+
+def test_tools_zoom_pan_and_a_bad_labels_file_in_the_page(tmp_path):
+    import tifffile
+
+    sample = simulate_nuclei(shape=(128, 128), seed=2, diameter=18.0, density=0.25)
+    good, bad = tmp_path / "good.tif", tmp_path / "bad.tif"
+    tifffile.imwrite(good, np.asarray(sample.image.data))
+    tifffile.imwrite(bad, np.asarray(sample.image.data))
+    LabelStore(bad, (64, 64)).save(np.ones((64, 64), np.uint32), base_version=0, author="x",
+                                   edits=[])
+    server = Server(make_app([good, bad]))
+    api = httpx.Client(base_url=server.url, timeout=60)
+    try:
+        with playwright_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+            try:
+                _use_tools(browser.new_page(viewport={"width": 1000, "height": 760}), server.url,
+                           api, _artifacts(clear=False))
+            finally:
+                browser.close()
+    finally:
+        api.close()
+        server.stop()
+
+
+def _objects(labels: np.ndarray) -> list[int]:
+    """Object ids, largest first."""
+    sizes = np.bincount(labels.ravel())
+    return [int(i) for i in np.argsort(sizes[1:])[::-1] + 1 if sizes[i] > 0]
+
+
+def _centre(labels: np.ndarray, label: int) -> tuple[float, float]:
+    """A pixel well inside an object (its deepest point)."""
+    from scipy import ndimage as ndi
+
+    depth = ndi.distance_transform_edt(labels == label)
+    return tuple(float(v) for v in np.unravel_index(np.argmax(depth), depth.shape))
+
+
+def _use_tools(page, url: str, api: httpx.Client, shots: Path) -> None:
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url)
+    _settle(page, ready=True)
+    state = "window.cellscaleLabel.state"
+    labels = _server_labels(api)
+    n = len(_objects(labels))
+
+    # Zoom with the wheel, pan with the middle button and with space + drag; a click still
+    # picks the object under the pointer.
+    scale = page.evaluate(f"{state}.scale")
+    cx, cy = _screen(page, 64, 64)
+    page.mouse.move(cx, cy)
+    page.mouse.wheel(0, -250)
+    _wait(page, lambda: page.evaluate(f"{state}.scale") > scale * 1.2)
+    ox = page.evaluate(f"{state}.ox")
+    page.mouse.down(button="middle")
+    page.mouse.move(cx + 40, cy + 10, steps=4)
+    page.mouse.up(button="middle")
+    assert abs(page.evaluate(f"{state}.ox") - (ox + 40)) < 1
+    page.keyboard.down(" ")
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    page.mouse.move(cx - 40, cy - 10, steps=4)
+    page.mouse.up()
+    page.keyboard.up(" ")
+    assert abs(page.evaluate(f"{state}.ox") - ox) < 1
+    target = next(o for o in _objects(labels)
+                  if all(0 < v for v in _screen(page, *_centre(labels, o))))
+    page.keyboard.press("v")
+    page.mouse.click(*_screen(page, *_centre(labels, target)))
+    _wait(page, lambda: page.get_by_test_id("status-selected").inner_text() == str(target))
+    page.screenshot(path=shots / "tools-01-zoomed.png")
+    page.keyboard.press("0")  # fit the image again
+    page.keyboard.press("Escape")
+
+    # Paint a new object with a bigger brush (]), then erase it away.
+    from scipy import ndimage as ndi
+
+    room = ndi.distance_transform_edt(labels == 0)
+    room[:10], room[-10:], room[:, :10], room[:, -10:] = 0, 0, 0, 0
+    py, px = (int(v) for v in np.unravel_index(np.argmax(room), room.shape))
+    page.keyboard.press("b")
+    for _ in range(2):
+        page.keyboard.press("]")
+    assert page.get_by_test_id("brush-size").inner_text() == "6"
+    _stroke(page, [[py, px - 3], [py, px + 3]], steps=4)
+    _settle(page, count=n + 1)
+    painted = _server_labels(api)
+    new = int(painted[py, px])
+    assert new > 0 and new not in labels and (painted == new).sum() > 100
+    assert page.get_by_test_id("status-selected").inner_text() == str(new)
+    page.screenshot(path=shots / "tools-02-painted.png")
+    page.keyboard.press("e")
+    _stroke(page, [[py, px - 3], [py, px + 3]], steps=4)
+    _settle(page, count=n)
+    assert new not in _server_labels(api)
+
+    # Fill: the picked object floods the clicked one (same value, 4-connected region).
+    keep, gone = _objects(labels)[:2]
+    page.keyboard.press("v")
+    page.mouse.click(*_screen(page, *_centre(labels, keep)))
+    page.keyboard.press("f")
+    page.mouse.click(*_screen(page, *_centre(labels, gone)))
+    _settle(page, count=n - 1)
+    filled = _server_labels(api)
+    assert gone not in filled and (filled == keep).sum() == ((labels == keep) | (labels == gone)).sum()
+    page.get_by_test_id("undo").click()
+    _settle(page, count=n)
+
+    # Merge (M): click the object to keep, then the one to merge into it; undo, redo buttons.
+    a, b = _objects(labels)[2:4]
+    page.keyboard.press("m")
+    page.mouse.click(*_screen(page, *_centre(labels, a)))
+    page.mouse.click(*_screen(page, *_centre(labels, b)))
+    _settle(page, count=n - 1)
+    assert b not in _server_labels(api)
+    page.get_by_test_id("undo").click()
+    _settle(page, count=n)
+    page.get_by_test_id("redo").click()
+    _settle(page, count=n - 1)
+    page.screenshot(path=shots / "tools-03-merged.png")
+    np.testing.assert_array_equal(_page_labels(page, labels.shape), _server_labels(api))
+
+    # A labels file that does not match its image: the page shows the server's reason.
+    page.get_by_test_id("image-select").select_option("1")
+    _wait(page, lambda: page.evaluate("document.body.dataset.ready") == "error")
+    text = page.get_by_test_id("status-message").inner_text()
+    assert "bad.labels.zarr" in text and "64" in text
+    assert page.evaluate(f"{state}.labels") is None  # nothing of the other image on show
+    assert page.get_by_test_id("status-count").inner_text() == "-"
+    # The long message wraps the status line: the canvas's pixels follow its new size.
+    _wait(page, lambda: page.evaluate(
+        "(v => v.width === v.clientWidth && v.height === v.clientHeight)"
+        "(document.getElementById('view'))"))
+    page.screenshot(path=shots / "tools-04-bad-labels.png")
+    assert not errors, errors

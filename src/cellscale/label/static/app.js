@@ -175,6 +175,11 @@ async function loadLabels() {
 async function openImage(id) {
   document.body.dataset.ready = "0";
   S.id = id; S.frame = 0; S.channel = 0; S.lo = S.hi = null; S.mergeFirst = 0;
+  S.img = S.labels = S.overlay = null; S.h = S.w = 0;  // nothing of the last image stays on show
+  S.selected = 0; $("status-selected").textContent = "none";
+  applyStatus({ version: 0, unsaved: false, objects: 0 });
+  $("status-count").textContent = "-"; $("status-version").textContent = "-";
+  draw();
   S.info = S.images.find((im) => im.id === id);
   const ch = $("channel");
   ch.innerHTML = "";
@@ -456,12 +461,8 @@ $("save").addEventListener("click", () => save(false));
 $("keep-mine").addEventListener("click", () => save(true));
 $("conflict-cancel").addEventListener("click", () => { $("conflict").hidden = true; });
 $("overlay-toggle").addEventListener("change", (ev) => { S.showLabels = ev.target.checked; draw(); });
-$("image-select").addEventListener("change", (ev) => {
-  if (S.unsaved && !confirm("This image has unsaved changes (kept on the server until it stops). Switch?")) {
-    ev.target.value = S.id; return;
-  }
-  openImage(ev.target.value);
-});
+// Unsaved edits stay on the server (until it stops), so switching images loses nothing.
+$("image-select").addEventListener("change", (ev) => openImage(ev.target.value));
 $("channel").addEventListener("change", (ev) => { S.channel = +ev.target.value; enqueue(() => loadPlane(false)); });
 $("frame").addEventListener("change", (ev) => changeFrame(+ev.target.value));
 for (const id of ["contrast-lo", "contrast-hi"]) {
@@ -471,7 +472,8 @@ for (const id of ["contrast-lo", "contrast-hi"]) {
   });
 }
 $("contrast-auto").addEventListener("click", () => enqueue(() => loadPlane(false)));
-window.addEventListener("resize", resize);
+// The canvas's pixels follow its size on the page (the window, a tool bar or status line that wraps).
+new ResizeObserver(() => resize()).observe($("stage"));
 
 async function start() {
   resize();
