@@ -301,3 +301,43 @@ def test_undo_memory_is_bounded():
     assert len(s._undo) == 1
     s.undo()
     assert (s.labels == 9).all()
+
+
+def test_a_removed_label_is_unknown_afterwards():
+    s = EditSession(_scene())
+    s.delete(1)
+    with pytest.raises(InvalidArgumentError, match="label 1 is not in the image"):
+        s.delete(1)
+    s.erase([(50, 60)], 10, label=2)  # erased away entirely
+    with pytest.raises(InvalidArgumentError, match="label 2 is not in the image"):
+        s.merge(3, 2)
+    s.undo()
+    s.merge(3, 2)  # back after undo
+    assert not (s.labels == 2).any()
+
+
+def test_add_cell_decodes_the_maps_under_the_click():
+    """Two touching blobs in the maps, neither labelled: the click gets only its own."""
+    shape = (48, 64)
+    left, right = _disc(shape, 24, 24, 8), _disc(shape, 24, 38, 8)
+    prob = (left | right).astype(np.float32)
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    dist = np.zeros(shape, np.float32)
+    for cy, cx, disc in ((24, 24, left), (24, 38, right)):
+        d = np.clip(1 - np.hypot(yy - cy, xx - cx) / 8, 0, 1)
+        dist = np.where(disc, np.maximum(dist, d), dist)
+    dist[:, 31] = np.minimum(dist[:, 31], 0.05)
+    centre = np.exp(-((yy - 24) ** 2 + (xx - 24) ** 2) / 8) + np.exp(-((yy - 24) ** 2 + (xx - 38) ** 2) / 8)
+    labels = np.zeros(shape, np.uint32)
+    labels[2:6, 2:6] = 1  # an object for the median diameter
+    s = EditSession(labels, {"prob": prob, "distance": dist, "centre": centre.astype(np.float32)},
+                    diameter=16)
+    s.add_cell(24, 22)
+    new = s.labels == 2
+    assert s.edits[-1]["source"] == "maps"
+    assert new[left & (xx < 30)].all() and not new[right & (xx > 32)].any()
+    s.undo()
+    only_prob = EditSession(labels, {"prob": prob}, diameter=16)
+    only_prob.add_cell(24, 22)
+    assert only_prob.edits[-1]["source"] == "prob"
+    assert (only_prob.labels == 2)[right & (xx > 32)].mean() > 0.5  # the neighbour joins in

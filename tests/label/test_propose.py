@@ -92,3 +92,37 @@ def test_add_cell_recovers_a_nucleus_removed_from_the_proposals(sample, proposed
             break
     assert len(ious) == 12
     assert min(ious) > 0.6, ious
+
+
+def test_add_cell_tells_apart_two_touching_nuclei_both_missing(sample, proposed):
+    """The maps are decoded under the click, so the neighbour the model also missed stays out."""
+    labels, maps, _ = proposed
+    truth = np.asarray(sample.labels["nuclei"])
+
+    def iou(a, b):
+        return (a & b).sum() / (a | b).sum()
+
+    good = {}
+    for t in range(1, int(truth.max()) + 1):
+        values, counts = np.unique(labels[truth == t], return_counts=True)
+        p = int(values[np.argmax(counts)])
+        if p and iou(labels == p, truth == t) > 0.7:
+            good[p] = t
+    pairs = sorted({(p, int(q)) for p in good
+                    for q in np.unique(labels[ndimage.binary_dilation(labels == p) & (labels != p)])
+                    if q and int(q) in good and int(q) > p})
+    assert len(pairs) >= 5
+    with_maps, prob_only = [], []
+    for p, q in pairs[:8]:
+        nucleus = truth == good[p]
+        for given, out in ((maps, with_maps), ({"prob": maps["prob"]}, prob_only)):
+            session = EditSession(labels, given)
+            session.delete(p)
+            session.delete(q)
+            ys, xs = np.nonzero(nucleus & (session.labels == 0))
+            cy, cx = ndimage.center_of_mass(nucleus)
+            k = int(np.argmin((ys - cy) ** 2 + (xs - cx) ** 2))
+            session.add_cell(float(ys[k]), float(xs[k]))
+            out.append(iou(session.labels == session.edits[-1]["label"], nucleus))
+    assert min(with_maps) > 0.6, with_maps
+    assert np.median(with_maps) > np.median(prob_only) + 0.1  # the prob region alone joins them

@@ -31,7 +31,7 @@ from cellscale.label._geometry import (
     union,
 )
 from cellscale.label._patch import Patch
-from cellscale.label._tools import add_cell_mask, split_parts
+from cellscale.label._tools import add_cell_mask, holding, split_parts
 
 __all__ = ["DEFAULT_DIAMETER", "EditSession"]
 
@@ -118,7 +118,7 @@ class EditSession:
 
     # -- queries ------------------------------------------------------------------------
     def new_label(self) -> int:
-        """An unused label: the largest present plus one."""
+        """An unused label: one more than the largest present (or lately present)."""
         top = max(self._boxes, default=0) + 1
         if top > _MAX_LABEL:
             raise InvalidArgumentError(f"no label left: {_MAX_LABEL} is in use")
@@ -146,6 +146,8 @@ class EditSession:
                 areas = counts[counts > 0]
             else:
                 areas = np.unique(flat[flat > 0], return_counts=True)[1]
+            if not areas.size:
+                return DEFAULT_DIAMETER
             self._diameter = float(2 * math.sqrt(float(np.median(areas)) / math.pi))
         return self._diameter
 
@@ -185,14 +187,12 @@ class EditSession:
 
     def fill(self, y: float, x: float, label: int) -> Patch:
         """Flood-fill the 4-connected region of the clicked pixel's value with ``label``."""
-        from skimage.segmentation import flood
-
         label = self._label(label)
         iy, ix = rounded_point(check_point((y, x), self.shape), self.shape)
         value = int(self.labels[iy, ix])
         area = self.box(value) if value else (0, 0, *self.shape)
         block = self._block(area)
-        region = flood(block, (iy - area[0], ix - area[1]), connectivity=1)
+        region = holding(block == value, iy - area[0], ix - area[1])
         rows, cols = np.any(region, axis=1), np.any(region, axis=0)
         r0, r1 = int(np.argmax(rows)), len(rows) - int(np.argmax(rows[::-1]))
         c0, c1 = int(np.argmax(cols)), len(cols) - int(np.argmax(cols[::-1]))
@@ -256,11 +256,14 @@ class EditSession:
     def add_cell(self, y: float, x: float) -> Patch:
         """Add the object under a click on background, seeded by the model's maps.
 
-        With a ``"prob"`` map that exceeds 0.5 at the click: the region of
-        ``prob > 0.5`` 4-connected to the click, limited to background pixels
-        and to a disc of 2.5 median object diameters around it
-        (:data:`~cellscale.label._tools.REACH`).
-        Otherwise: a disc of the median diameter, on background pixels.
+        With a ``"prob"`` map that exceeds 0.5 at the click: the object the
+        model's maps decode to under the click (with ``"distance"`` and
+        ``"centre"`` maps), else the region of ``prob > 0.5`` 4-connected to
+        the click; either way on background pixels only, within 2.5 median
+        object diameters around the click. Otherwise: a disc of the median
+        diameter, on background pixels. The record's ``source`` says which
+        (``"maps"``, ``"prob"``, ``"disc"``); see
+        :func:`cellscale.label._tools.add_cell_mask`.
 
         Raises
         ------
@@ -273,8 +276,7 @@ class EditSession:
             raise InvalidArgumentError(
                 f"the click at (y={y:g}, x={x:g}) is on object {int(self.labels[iy, ix])}; "
                 "click on background to add a cell")
-        box, mask, source = add_cell_mask(self.labels, self.maps.get("prob"), point,
-                                          self.median_diameter())
+        box, mask, source = add_cell_mask(self.labels, self.maps, point, self.median_diameter())
         label = self.new_label()
         block = self._block(box)
         new = np.where(mask, np.uint32(label), block)
@@ -357,17 +359,16 @@ class EditSession:
         return Patch(step.y0, step.x0, data.copy())
 
     def _reindex(self, box: Box, before: np.ndarray, after: np.ndarray) -> None:
-        """Update the label boxes after ``box`` went from ``before`` to ``after``."""
-        present = boxes_of(after, box[0], box[1])
-        for value, b in present.items():
+        """Grow the boxes of the labels that gained pixels when ``box`` went ``before`` -> ``after``.
+
+        Boxes only grow: a label that lost pixels keeps its (now loose) box, and
+        one that vanished keeps it until :meth:`box` finds it empty.
+        """
+        changed = before != after
+        gained = boxes_of(np.where(changed, after, np.uint32(0)), box[0], box[1])
+        for value, b in gained.items():
             old = self._boxes.get(value)
             self._boxes[value] = b if old is None else union(old, b)
-        for value in np.unique(before):
-            value = int(value)
-            old = self._boxes.get(value)
-            if value and value not in present and old is not None and (
-                    old[0] >= box[0] and old[1] >= box[1] and old[2] <= box[2] and old[3] <= box[3]):
-                del self._boxes[value]  # its whole box was rewritten without it: gone
 
     def _trim(self) -> None:
         total = sum(s.nbytes for s in self._undo)

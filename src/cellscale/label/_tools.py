@@ -6,13 +6,15 @@ Both work inside a bounding box and return masks of that box; the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 from scipy import ndimage
 
 from cellscale.label._geometry import Box, line_mask, rounded_point, stroke_mask
 
 __all__ = ["MIN_PART_FRACTION", "MIN_PART_PIXELS", "MIN_REGION_PIXELS", "REACH", "add_cell_mask",
-           "split_parts"]
+           "holding", "split_parts"]
 
 #: Parts of a split smaller than this fraction of the object join their neighbours.
 MIN_PART_FRACTION = 0.02
@@ -85,41 +87,60 @@ def split_parts(mask: np.ndarray, points: np.ndarray, box: Box,
     return parts.astype(np.int32)
 
 
-def add_cell_mask(labels: np.ndarray, prob: np.ndarray | None, point: tuple[float, float],
+def add_cell_mask(labels: np.ndarray, maps: Mapping[str, np.ndarray], point: tuple[float, float],
                   diameter: float) -> tuple[Box, np.ndarray, str]:
     """The pixels of a new object clicked at ``point`` (a background pixel).
 
-    With a probability map above 0.5 at the click: the 4-connected region of
-    ``prob > 0.5`` holding the click, on background pixels, within
-    :data:`REACH` ``* diameter`` of the click (a disc 2.5 typical diameters
-    across), holes filled.
-    Otherwise, or when that region is smaller than :data:`MIN_REGION_PIXELS`: the
-    background pixels of a disc of diameter ``diameter`` connected to the click.
+    With a ``"prob"`` map above 0.5 at the click, within :data:`REACH`
+    ``* diameter`` of the click (a disc 2.5 typical diameters across) and on
+    background pixels only:
+
+    - with ``"distance"`` (and ``"centre"``) maps too: the object under the
+      click when the model's maps are decoded there
+      (:func:`cellscale.segment.instances_from_maps`, the decoder every
+      segmentation uses), so two touching nuclei the model missed are told apart;
+    - otherwise, or when the decoder finds no object under the click: the
+      4-connected region of ``prob > 0.5`` holding the click.
+
+    Holes are filled. Without maps, or when that leaves fewer than
+    :data:`MIN_REGION_PIXELS`: the background pixels of a disc of diameter
+    ``diameter`` connected to the click.
 
     Returns
     -------
     box : Box
     mask : ndarray of bool, shape of ``box``
-    source : {"prob", "disc"}
+    source : {"maps", "prob", "disc"}
         What shaped the object.
     """
     shape = (int(labels.shape[0]), int(labels.shape[1]))
     iy, ix = rounded_point(point, shape)
     centre = np.array([point], dtype=np.float64)
+    prob = maps.get("prob")
     if prob is not None and prob[iy, ix] > 0.5:
         box, disc = stroke_mask(centre, REACH * float(diameter), shape)
-        free = labels[box[0]:box[2], box[1]:box[3]] == 0
-        region = _holding(disc & free & (prob[box[0]:box[2], box[1]:box[3]] > 0.5),
-                          iy - box[0], ix - box[1])
-        region = ndimage.binary_fill_holes(region) & free & disc
+        window = (slice(box[0], box[2]), slice(box[1], box[3]))
+        y, x = iy - box[0], ix - box[1]
+        free = (labels[window] == 0) & disc
+        fg = np.where(free, prob[window], np.float32(0))
+        region, source = holding(fg > 0.5, y, x), "prob"
+        if "distance" in maps:
+            from cellscale.segment import instances_from_maps
+
+            ctr = maps.get("centre")
+            objects = instances_from_maps(fg, maps["distance"][window], min_size=0,
+                                          centre=None if ctr is None else ctr[window])
+            if objects[y, x]:
+                region, source = objects == objects[y, x], "maps"
+        region = ndimage.binary_fill_holes(region) & free
         if int(region.sum()) >= MIN_REGION_PIXELS:
-            return box, region, "prob"
+            return box, region, source
     box, disc = stroke_mask(centre, max(float(diameter) / 2, 0.5), shape)
     free = labels[box[0]:box[2], box[1]:box[3]] == 0
-    return box, _holding(disc & free, iy - box[0], ix - box[1]), "disc"
+    return box, holding(disc & free, iy - box[0], ix - box[1]), "disc"
 
 
-def _holding(mask: np.ndarray, y: int, x: int) -> np.ndarray:
+def holding(mask: np.ndarray, y: int, x: int) -> np.ndarray:
     """The 4-connected component of ``mask`` that holds pixel ``(y, x)``."""
     if not mask[y, x]:
         return np.zeros_like(mask)
