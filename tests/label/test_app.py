@@ -73,7 +73,7 @@ def test_list_page_and_static_files(image_path):
     [entry] = client.get("/api/images").json()
     assert entry["id"] == "0" and entry["name"] == "nuclei.tif"
     assert entry["shape"] == [128, 128] and entry["frames"] == 1 and len(entry["channels"]) == 1
-    assert entry["has_saved_labels"] is False and entry["version"] is None
+    assert entry["has_saved_labels"] is False and entry["version"] == 0
     page = client.get("/")
     assert page.status_code == 200 and 'id="view"' in page.text and "/static/app.js" in page.text
     assert "function applyPatch" in client.get("/static/app.js").text
@@ -209,7 +209,8 @@ def test_save_writes_the_store_and_a_new_server_loads_it(image_path):
     assert client.post("/api/images/0/save", json={}).status_code == 422  # no base_version
 
     again = _client(image_path)
-    assert again.get("/api/images").json()[0]["has_saved_labels"] is True
+    listed = again.get("/api/images").json()[0]
+    assert listed["has_saved_labels"] is True and listed["version"] == 1  # before it is opened
     record = again.get("/api/images/0/labels").json()
     assert record["version"] == 1
     np.testing.assert_array_equal(_decode(record), page.labels)
@@ -353,3 +354,40 @@ def test_a_z_stack_is_refused_with_the_reason(tmp_path):
     tifffile.imwrite(path, np.zeros((4, 32, 32), np.uint16), imagej=True, metadata={"axes": "ZYX"})
     res = _client(path).get("/api/images/0/labels")
     assert res.status_code == 422 and "z-stack" in res.json()["detail"]
+
+
+def test_cli_refuses_an_unknown_model_before_serving(image_path, capsys):
+    from cellscale.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["label", str(image_path), "--model", "no-such-model"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 1 and "no-such-model" in err
+
+
+def test_the_command_serves_the_page(image_path):
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "cellscale", "label", str(image_path),
+                             "--port", str(port)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, listed = time.monotonic() + 60, None
+        while listed is None and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                listed = httpx.get(f"http://127.0.0.1:{port}/api/images", timeout=5).json()
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert listed and listed[0]["name"] == "nuclei.tif", proc.poll()
+        assert 'id="view"' in httpx.get(f"http://127.0.0.1:{port}/", timeout=5).text
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=30)[0]
+    assert f"http://localhost:{port}/" in out

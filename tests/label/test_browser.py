@@ -312,7 +312,11 @@ def test_tools_zoom_pan_and_a_bad_labels_file_in_the_page(tmp_path):
     tifffile.imwrite(bad, np.asarray(sample.image.data))
     LabelStore(bad, (64, 64)).save(np.ones((64, 64), np.uint32), base_version=0, author="x",
                                    edits=[])
-    server = Server(make_app([good, bad]))
+    movie = tmp_path / "movie.tif"
+    frames = [np.asarray(simulate_nuclei(shape=(96, 96), seed=s, diameter=16.0).image.data)
+              for s in (3, 4)]
+    tifffile.imwrite(movie, np.stack(frames), imagej=True, metadata={"axes": "TYX"})
+    server = Server(make_app([good, bad, movie]))
     api = httpx.Client(base_url=server.url, timeout=60)
     try:
         with playwright_api.sync_playwright() as pw:
@@ -437,5 +441,18 @@ def _use_tools(page, url: str, api: httpx.Client, shots: Path) -> None:
     _wait(page, lambda: page.evaluate(
         "(v => v.width === v.clientWidth && v.height === v.clientHeight)"
         "(document.getElementById('view'))"))
+
+    # A movie: step to the next frame (.) and see its own labels.
+    page.get_by_test_id("image-select").select_option("2")
+    _settle(page, ready=True)
+    assert page.get_by_test_id("frame").is_visible()
+    page.get_by_test_id("view").focus()
+    page.keyboard.press(".")
+    _wait(page, lambda: page.get_by_test_id("frame").input_value() == "1")
+    _settle(page, ready=True)
+    second = _decode(api.get("/api/images/2/labels", params={"frame": 1}).json())
+    np.testing.assert_array_equal(_page_labels(page, second.shape), second)
+    assert page.get_by_test_id("status-count").inner_text() == str(len(_objects(second)))
+    page.screenshot(path=shots / "tools-05-movie-frame-1.png")
     page.screenshot(path=shots / "tools-04-bad-labels.png")
     assert not errors, errors

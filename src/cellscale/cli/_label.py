@@ -74,12 +74,16 @@ def label(
     _check_images(images, axes)
     _check_port(host, port)
     from cellscale.label._app import make_app
+    from cellscale.segment import Segmenter
+
+    # Loaded now, so a bad --model or --channels is refused before the server starts.
+    segmenter = Segmenter(model, channels=_channels(channels, None))
 
     try:
         who = author or getpass.getuser()
     except (KeyError, OSError):
         who = None
-    app = make_app(images, model=model, channels=_channels(channels, None), author=who, axes=axes)
+    app = make_app(images, model=segmenter, author=who, axes=axes)
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::", "::1") else host
     typer.echo(f"Labelling {len(images)} image(s) at http://{shown}:{port}/ (Ctrl+C to stop)")
     if host in ("127.0.0.1", "localhost", "::1"):

@@ -37,7 +37,7 @@ __all__ = ["STATIC", "make_app"]
 STATIC = Path(__file__).parent / "static"
 
 
-def make_app(images: list[Path], *, model: str = "nuclei", channels: list[str | int] | None = None,
+def make_app(images: list[Path], *, model: Any = "nuclei", channels: list[str | int] | None = None,
              author: str | None = None, axes: str | None = None) -> Any:
     """A FastAPI app that serves the labelling page and its REST API for ``images``.
 
@@ -46,9 +46,10 @@ def make_app(images: list[Path], *, model: str = "nuclei", channels: list[str | 
     images : list of Path
         Image files; each is read, and its labels loaded or proposed, when the
         page (or a client) first asks for it.
-    model : str
+    model : str or Segmenter
         Model proposing labels for images without saved labels: ``"nuclei"``,
-        ``"cells"`` or a model card's path (see :func:`cellscale.label.propose`).
+        ``"cells"``, a model card's path (loaded on first use), or a loaded
+        :class:`cellscale.segment.Segmenter` (see :func:`cellscale.label.propose`).
     channels : list of str or int, optional
         The image channels fed to the model, in its order.
     author : str, optional

@@ -20,7 +20,7 @@ import numpy as np
 
 from cellscale.errors import CellscaleError, InvalidArgumentError, InvalidImageError
 
-__all__ = ["EDIT_ARGS", "OpenImage", "Workspace", "encode_labels", "render_plane"]
+__all__ = ["EDIT_ARGS", "OpenImage", "Proposer", "Workspace", "encode_labels", "render_plane"]
 
 #: The arguments each edit operation takes (``label`` of paint/fill/split is optional here:
 #: paint and fill then start a new object, split cuts the object most under the line).
@@ -73,6 +73,37 @@ def render_plane(plane: np.ndarray, *, lo: float | None = None, hi: float | None
     return out.getvalue(), float(lo), float(hi)
 
 
+class Proposer:
+    """The model's proposals of one plane, with the model loaded once for every image and frame.
+
+    Parameters
+    ----------
+    model : str, path-like or Segmenter
+        A model name or card path (loaded on first use), or a loaded
+        :class:`cellscale.segment.Segmenter` (``cellscale label`` loads it up
+        front, so a bad ``--model`` is refused before the server starts).
+    channels : list of str or int, optional
+        The image channels fed to the model, in its order (with a model name).
+    """
+
+    def __init__(self, model: Any = "nuclei", channels: list[str | int] | None = None) -> None:
+        self.model, self.channels = model, channels
+        self._segmenter: Any = None
+        self._lock = threading.Lock()  # one Segmenter, one plane at a time
+
+    def __call__(self, plane: Any) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Labels (y, x) and maps of one plane (:func:`cellscale.label.propose`)."""
+        from cellscale.label import propose
+        from cellscale.segment import Segmenter
+
+        with self._lock:
+            if self._segmenter is None:
+                self._segmenter = (self.model if isinstance(self.model, Segmenter)
+                                   else Segmenter(self.model, channels=self.channels))
+            labels, maps, _ = propose(plane, self._segmenter)
+        return labels, maps
+
+
 @dataclass
 class _Frame:
     """The edit session of one frame, with the model's maps for add-cell."""
@@ -89,20 +120,21 @@ class OpenImage:
     path : Path
         The image file (any format :func:`cellscale.io.read` reads): 2-D, with
         optional channels (``c``) and frames (``t``).
-    model, channels
-        How proposals are made when no labels were saved
-        (:func:`cellscale.label.propose`).
+    model : str or Proposer
+        How proposals are made when no labels were saved: a model name or card
+        path (with ``channels``), or a :class:`Proposer` shared between images.
+    channels : list of str or int, optional
+        The image channels fed to the model, in its order.
     axes : str, optional
         Axes of the file as stored (e.g. ``"tyx"`` for a plain multi-page TIFF
         movie, which the shape rules would read as channels).
     """
 
-    def __init__(self, path: Path, *, model: str = "nuclei",
+    def __init__(self, path: Path, *, model: Any = "nuclei",
                  channels: list[str | int] | None = None, axes: str | None = None) -> None:
         self.path = Path(path)
         self.axes = axes
-        self.model = model
-        self.channels = channels
+        self.proposer = model if isinstance(model, Proposer) else Proposer(model, channels)
         self.lock = threading.RLock()
         self.image: Any = None
         self.store: Any = None
@@ -143,6 +175,16 @@ class OpenImage:
         n_channels = sizes.get("c", 1)
         entry.update(shape=[sizes.get("y"), sizes.get("x")], frames=sizes.get("t", 1),
                      channels=list(names) if names else [str(i) for i in range(n_channels)])
+        if self.image is None and entry["has_saved_labels"]:
+            from cellscale.label import LabelStore
+
+            planes = ((sizes["t"],) if "t" in sizes else ()) + (sizes["y"], sizes["x"])
+            try:  # the version on disk; a store that cannot be read says so when opened
+                entry["version"] = LabelStore(self.path, planes).version()
+            except (CellscaleError, OSError, ValueError):
+                pass
+        elif self.image is None:
+            entry["version"] = 0
         return entry
 
     # -- opening ----------------------------------------------------------------
@@ -212,7 +254,7 @@ class OpenImage:
 
     def frame(self, frame: int = 0) -> _Frame:
         """The edit session of one frame: saved labels, else the model's proposals."""
-        from cellscale.label import EditSession, propose
+        from cellscale.label import EditSession
 
         self.open()
         frame = self._check_frame(frame)
@@ -226,7 +268,7 @@ class OpenImage:
                     plane = type(self.image).from_array(
                         self.image.data[frame], keep, channel_names=self.image.channel_names,
                         pixel_size=self.image.pixel_size)
-                labels, maps, _ = propose(plane, model=self.model, channels=self.channels)
+                labels, maps = self.proposer(plane)
             self.frames[frame] = _Frame(EditSession(labels, maps or None), dict(maps or {}))
         return self.frames[frame]
 
@@ -357,8 +399,8 @@ class Workspace:
     def __init__(self, images: list[Path], *, model: str = "nuclei",
                  channels: list[str | int] | None = None, author: str | None = None,
                  axes: str | None = None) -> None:
-        self.images = [OpenImage(Path(p), model=model, channels=channels, axes=axes)
-                       for p in images]
+        proposer = model if isinstance(model, Proposer) else Proposer(model, channels)
+        self.images = [OpenImage(Path(p), model=proposer, axes=axes) for p in images]
         self.author = author
 
     def get(self, image_id: str) -> OpenImage:
