@@ -129,16 +129,19 @@ def test_a_second_tab_saving_from_an_old_version_is_refused_or_kept_aside(tmp_pa
     assert any("conflict" in n for n in tab2.notices)
 
 
-def test_concurrent_saves_from_one_version_let_exactly_one_through(tmp_path):
+@pytest.mark.parametrize("shared", [False, True])
+def test_concurrent_saves_from_one_version_let_exactly_one_through(tmp_path, shared):
+    """Four tabs (own stores, or one server's store used by four threads) save at once."""
     image = tmp_path / "img.tif"
     start = threading.Barrier(4)
     results: list[object] = []
+    one = LabelStore(image, (32, 40))
 
     def save(i: int) -> None:
+        store = one if shared else LabelStore(image, (32, 40))
         start.wait()
         try:
-            results.append(LabelStore(image, (32, 40)).save(_labels(seed=i), base_version=0,
-                                                            author=f"user{i}"))
+            results.append(store.save(_labels(seed=i), base_version=0, author=f"user{i}"))
         except LabelConflictError as exc:
             results.append(exc)
 
@@ -184,6 +187,28 @@ def test_a_corrupt_history_is_moved_aside_and_the_labels_kept(tmp_path):
     assert history[0]["edits"][0]["moved_to"] == aside[0].name
     assert fresh.save(labels, base_version=2, author="ben") == 3
     assert [h["version"] for h in fresh.history()] == [2, 3]
+
+
+def test_tabs_opening_a_corrupt_history_at_once_move_it_aside_once(tmp_path):
+    image = tmp_path / "img.tif"
+    LabelStore(image, (32, 40)).save(_labels(), base_version=0, author="ana")
+    (labels_path(image) / "history.json").write_text("{", encoding="utf-8")
+    start = threading.Barrier(4)
+    histories: list[list] = []
+
+    def open_tab() -> None:
+        store = LabelStore(image, (32, 40))
+        start.wait()
+        histories.append(store.history())
+
+    with pytest.warns(LabelHistoryWarning):
+        threads = [threading.Thread(target=open_tab) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert len(histories) == 4 and all(h == histories[0] for h in histories)
+    assert len(list(tmp_path.glob("img.labels.history-corrupt-*.json"))) == 1
 
 
 @pytest.mark.parametrize("text", ["[]", '{"format": "cellscale-label-history", "saves": [1]}',

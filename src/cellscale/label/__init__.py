@@ -15,11 +15,11 @@ No web code lives here; the browser page and the server build on this.
 """
 
 from cellscale.label._edit import EditSession
+from cellscale.label._history import LabelHistoryWarning
 from cellscale.label._patch import Patch
 from cellscale.label._propose import propose
 from cellscale.label._store import (
     LabelConflictError,
-    LabelHistoryWarning,
     LabelShapeError,
     LabelStore,
     labels_path,

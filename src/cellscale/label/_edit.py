@@ -211,12 +211,12 @@ class EditSession:
 
     def merge(self, a: int, b: int) -> Patch:
         """Give object ``b``'s pixels label ``a`` (they need not touch)."""
-        box_a, box_b = self.box(a), self.box(b)
+        self.box(a)  # both must exist
+        box_b = self.box(b)
         if int(a) == int(b):
             raise InvalidArgumentError(f"cannot merge label {a} with itself; pick two objects")
         block = self._block(box_b)
         new = np.where(block == b, np.uint32(a), block)
-        del box_a
         return self._commit(box_b, block, new, {"op": "merge", "labels": [int(a), int(b)]})
 
     def split(self, label: int, line: Sequence[Sequence[float]]) -> Patch:

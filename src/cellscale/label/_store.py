@@ -29,10 +29,9 @@ sentence for the user (also issued as a :class:`LabelHistoryWarning`).
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import json
 import os
-import uuid
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -49,15 +48,22 @@ from cellscale.errors import (
 from cellscale.io import atomic_output, read_labels, write_labels
 from cellscale.io._atomic import remove_path
 from cellscale.io._common import suffix_of
+from cellscale.label._history import (
+    HISTORY_FILE,
+    LabelHistoryWarning,
+    free_path,
+    history_text,
+    now,
+    parse_history,
+    repair_history,
+    stamp,
+)
 
-__all__ = ["HISTORY_FILE", "LabelConflictError", "LabelHistoryWarning", "LabelShapeError",
+__all__ = ["LabelConflictError", "LabelShapeError",
            "LabelStore", "labels_path"]
 
-#: Name of the edit history inside a labels store.
-HISTORY_FILE = "history.json"
 #: Root-group attribute holding the store's version.
 ATTRIBUTE = "cellscale_label"
-_FORMAT = "cellscale-label-history"
 _LABEL_NAME = "labels"
 
 
@@ -93,10 +99,6 @@ class LabelShapeError(InvalidImageError):
     """A labels store does not match its image's shape."""
 
 
-class LabelHistoryWarning(UserWarning):
-    """A labels store's edit history was unreadable and has been moved aside."""
-
-
 def labels_path(image_path: str | os.PathLike[str]) -> Path:
     """Where the labels of an image live: ``<image stem>.labels.zarr`` beside it.
 
@@ -116,14 +118,6 @@ def labels_path(image_path: str | os.PathLike[str]) -> Path:
     if suffix and name.lower().endswith(suffix):
         name = name[: -len(suffix)]
     return path.with_name(f"{name}.labels.zarr")
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _stamp() -> str:
-    return _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
 
 
 def _plain(value: Any) -> Any:
@@ -179,6 +173,8 @@ class LabelStore:
         self.shape = shape
         self.axes = "yx" if len(shape) == 2 else "tyx"
         self.notices: list[str] = []
+        self._lock_depth = 0
+        self._thread_lock = threading.RLock()
 
     def __repr__(self) -> str:
         return f"LabelStore({str(self.path)!r}, shape={self.shape})"
@@ -296,10 +292,11 @@ class LabelStore:
                         "to keep theirs as a conflict copy beside the labels and write yours",
                         path=self.path, base_version=int(base_version), disk_version=disk)
                 if disk > 0:
-                    conflict_copy = self._free(f"{self._stem()}.labels.conflict-{_stamp()}.zarr")
+                    conflict_copy = free_path(self.path.parent,
+                                              f"{self._stem()}.labels.conflict-{stamp()}.zarr")
             saves = self._read_history() if disk > 0 else []
             entry: dict[str, Any] = {"version": disk + 1, "base_version": int(base_version),
-                                     "author": author, "time": _now(), "edits": edit_list}
+                                     "author": author, "time": now(), "edits": edit_list}
             if conflict_copy is not None:
                 entry["forced"] = True
                 entry["conflict_copy"] = conflict_copy.name
@@ -327,18 +324,11 @@ class LabelStore:
         group.attrs[ATTRIBUTE] = {"version": entry["version"], "shape": list(self.shape),
                                   "axes": self.axes, "image": self.image_path.name,
                                   "time": entry["time"]}
-        text = json.dumps({"format": _FORMAT, "saves": saves}, indent=1)
-        (tmp / HISTORY_FILE).write_text(text, encoding="utf-8")
+        (tmp / HISTORY_FILE).write_text(history_text(saves), encoding="utf-8")
 
     # -- helpers ------------------------------------------------------------------------
     def _stem(self) -> str:
         return self.path.name[: -len(".labels.zarr")]
-
-    def _free(self, name: str) -> Path:
-        path = self.path.with_name(name)
-        while path.exists():
-            path = self.path.with_name(name.replace(".zarr", f"-{uuid.uuid4().hex[:4]}.zarr"))
-        return path
 
     def _attributes(self) -> dict[str, Any]:
         import zarr
@@ -362,47 +352,47 @@ class LabelStore:
         if not path.exists():
             return []
         try:
-            text = path.read_text(encoding="utf-8")
-            record = json.loads(text)
-            saves = record["saves"]
-            if record.get("format") != _FORMAT or not isinstance(saves, list) or not all(
-                    isinstance(s, dict) and {"version", "author", "time", "edits"} <= s.keys()
-                    for s in saves):
-                raise ValueError("not a cellscale edit history")
+            return parse_history(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            with self._locked():  # one tab repairs; the others then read its new history
+                try:
+                    return parse_history(path.read_text(encoding="utf-8"))
+                except (OSError, UnicodeDecodeError, ValueError):
+                    pass
+                aside = free_path(self.path.parent,
+                                  f"{self._stem()}.labels.history-corrupt-{stamp()}.json")
+                saves, message = repair_history(path, aside, self.version(), exc)
+            self.notices.append(message)
+            warnings.warn(message, LabelHistoryWarning, stacklevel=3)
             return saves
-        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
-            return self._repair_history(path, exc)
-
-    def _repair_history(self, path: Path, exc: Exception) -> list[dict[str, Any]]:
-        aside = self._free(f"{self._stem()}.labels.history-corrupt-{_stamp()}.json")
-        os.replace(path, aside)
-        version = int(self._attributes().get("version", 1))
-        saves = [{"version": version, "base_version": version, "author": "cellscale",
-                  "time": _now(), "edits": [{"op": "history-reset", "moved_to": aside.name,
-                                             "reason": str(exc)[:200]}]}]
-        tmp = path.with_name(f".{HISTORY_FILE}.partial-{uuid.uuid4().hex[:8]}")
-        tmp.write_text(json.dumps({"format": _FORMAT, "saves": saves}, indent=1), encoding="utf-8")
-        os.replace(tmp, path)
-        message = (f"{path}: the edit history could not be read ({exc}); the labels are intact. "
-                   f"The unreadable history was moved to {aside} and a new history begun")
-        self.notices.append(message)
-        warnings.warn(message, LabelHistoryWarning, stacklevel=3)
-        return saves
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        """Hold an exclusive lock on ``.<name>.lock`` beside the store (no-op without fcntl)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock = self.path.with_name(f".{self.path.name}.lock")
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows: no lock between processes
-            yield
-            return
-        with open(lock, "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        """Hold this store's lock: a thread lock, and ``.<name>.lock`` between processes.
 
+        Re-entrant within one thread (a save reads the history, which may repair
+        it under the lock); the file lock is a no-op where ``fcntl`` is missing.
+        """
+        with self._thread_lock:
+            if self._lock_depth:
+                self._lock_depth += 1
+                try:
+                    yield
+                finally:
+                    self._lock_depth -= 1
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                import fcntl
+            except ImportError:  # pragma: no cover - Windows: no lock between processes
+                fcntl = None
+            with open(self.path.with_name(f".{self.path.name}.lock"), "a+b") as handle:
+                if fcntl is not None:
+                    fcntl.flock(handle, fcntl.LOCK_EX)
+                self._lock_depth = 1
+                try:
+                    yield
+                finally:
+                    self._lock_depth = 0
+                    if fcntl is not None:
+                        fcntl.flock(handle, fcntl.LOCK_UN)
