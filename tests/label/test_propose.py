@@ -126,3 +126,14 @@ def test_add_cell_tells_apart_two_touching_nuclei_both_missing(sample, proposed)
             out.append(iou(session.labels == session.edits[-1]["label"], nucleus))
     assert min(with_maps) > 0.6, with_maps
     assert np.median(with_maps) > np.median(prob_only) + 0.1  # the prob region alone joins them
+
+
+def test_whole_cells_of_a_multichannel_image():
+    from cellscale.data import simulate_tissue
+
+    tissue = simulate_tissue(shape=(160, 160), seed=3)
+    labels, maps, _ = propose(tissue.image, "cells", channels=("DNA", "membrane"))
+    truth = np.asarray(tissue.labels["cells"])
+    assert match_instances(truth, labels).f1_at(0.5) > 0.85
+    assert maps["prob"].shape == truth.shape
+    assert maps["prob"][truth > 0].mean() > 0.7  # the cells' map, not the nuclei's
