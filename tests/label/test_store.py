@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 
 import cellscale.label._store as store_module
-from cellscale.errors import CellscaleError, InvalidArgumentError, InvalidImageError
+from cellscale.errors import (
+    CellscaleError,
+    InvalidArgumentError,
+    InvalidImageError,
+    OutputNotWritableError,
+)
 from cellscale.io import read_labels, write_labels
 from cellscale.label import (
     LabelConflictError,
@@ -252,3 +257,11 @@ def test_an_unreadable_store_says_what_to_do(tmp_path):
     (path / "zarr.json").write_text("not json")
     with pytest.raises(CellscaleError, match="img.labels.zarr.*move the folder aside"):
         LabelStore(tmp_path / "img.tif", (4, 4)).load()
+
+
+def test_a_folder_that_cannot_be_written_is_named(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    store = LabelStore(blocker / "img.tif", (4, 4))
+    with pytest.raises(OutputNotWritableError, match="cannot save labels beside the image.*writable"):
+        store.save(np.zeros((4, 4), np.uint32), base_version=0, author="ana")

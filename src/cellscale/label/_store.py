@@ -44,6 +44,7 @@ from cellscale.errors import (
     FileFormatError,
     InvalidArgumentError,
     InvalidImageError,
+    OutputNotWritableError,
 )
 from cellscale.io import atomic_output, read_labels, write_labels
 from cellscale.io._atomic import remove_path
@@ -381,12 +382,19 @@ class LabelStore:
                 finally:
                     self._lock_depth -= 1
                 return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             try:
                 import fcntl
             except ImportError:  # pragma: no cover - Windows: no lock between processes
                 fcntl = None
-            with open(self.path.with_name(f".{self.path.name}.lock"), "a+b") as handle:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                handle = open(self.path.with_name(f".{self.path.name}.lock"), "a+b")  # noqa: SIM115
+            except OSError as exc:
+                raise OutputNotWritableError(
+                    f"{self.path}: cannot save labels beside the image ({exc.strerror or exc}); "
+                    "the folder must be writable: copy the image to a folder you can write "
+                    "and open it there") from exc
+            with handle:
                 if fcntl is not None:
                     fcntl.flock(handle, fcntl.LOCK_EX)
                 self._lock_depth = 1
