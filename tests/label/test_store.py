@@ -246,6 +246,8 @@ def test_bad_arguments(tmp_path):
         store.save(np.zeros((4, 4), np.uint32), base_version=0, edits=[{"op": object()}])
     with pytest.raises(InvalidArgumentError, match="integers"):
         store.save(np.zeros((4, 4), np.float32), base_version=0)
+    with pytest.raises(InvalidArgumentError, match="base_version"):
+        store.save(np.zeros((4, 4), np.uint32), base_version="1")
     with pytest.raises(InvalidArgumentError, match="author"):
         store.save(np.zeros((4, 4), np.uint32), base_version=0, author=" ")
     assert not store.exists()

@@ -107,7 +107,9 @@ class EditSession:
                 raise InvalidArgumentError(
                     f"map {key!r} has shape {m.shape}; the labels have shape {self.shape}")
             self.maps[str(key)] = m
-        if diameter is not None and not (isinstance(diameter, (int, float)) and diameter > 0):
+        if diameter is not None and (
+                isinstance(diameter, bool) or not isinstance(diameter, (int, float, np.number))
+                or not math.isfinite(diameter) or diameter <= 0):
             raise InvalidArgumentError(f"diameter must be a positive number of pixels, got {diameter!r}")
         self._diameter = None if diameter is None else float(diameter)
         self.max_undo_bytes = int(max_undo_bytes)

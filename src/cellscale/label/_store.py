@@ -273,6 +273,11 @@ class LabelStore:
                 f"label planes have shape {self.shape}")
         if not np.issubdtype(labels.dtype, np.integer):
             raise InvalidArgumentError(f"{self.path}: labels must be integers, got {labels.dtype}")
+        if isinstance(base_version, bool) or not isinstance(base_version, (int, np.integer)) \
+                or base_version < 0:
+            raise InvalidArgumentError(
+                f"base_version must be the version the labels were loaded at (an integer >= 0, "
+                f"0 when nothing was saved), got {base_version!r}")
         if not isinstance(author, str) or not author.strip():
             raise InvalidArgumentError("author must be a non-empty name")
         try:
