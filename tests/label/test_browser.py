@@ -456,3 +456,82 @@ def _use_tools(page, url: str, api: httpx.Client, shots: Path) -> None:
     page.screenshot(path=shots / "tools-05-movie-frame-1.png")
     page.screenshot(path=shots / "tools-04-bad-labels.png")
     assert not errors, errors
+
+
+def test_a_large_plane_is_labelled_through_a_window_that_follows_the_view(tmp_path):
+    import tifffile
+
+    # ?window=96 makes this 192 x 192 image "large": the page holds the labels of a 96 x 96
+    # window over a subsampled overview, as it does for planes over 3072 pixels by default.
+    sample = simulate_nuclei(shape=(192, 192), seed=5, diameter=18.0, density=0.3)
+    path = tmp_path / "large.tif"
+    tifffile.imwrite(path, np.asarray(sample.image.data))
+    server = Server(make_app([path]))
+    api = httpx.Client(base_url=server.url, timeout=60)
+    shots = _artifacts(clear=False)
+    state = "window.cellscaleLabel.state"
+
+    def window() -> tuple[int, int, int, int]:
+        return tuple(page.evaluate(f"[{state}.ly0, {state}.lx0, {state}.lh, {state}.lw]"))
+
+    def page_matches_server() -> None:
+        y0, x0, h, w = window()
+        region = _decode(api.get("/api/images/0/labels",
+                                 params={"y0": y0, "x0": x0, "h": h, "w": w}).json())
+        np.testing.assert_array_equal(_page_labels(page, (h, w)), region)
+
+    try:
+        with playwright_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 900, "height": 700})
+                errors: list[str] = []
+                page.on("pageerror", lambda exc: errors.append(str(exc)))
+                page.goto(server.url + "/?window=96")
+                _settle(page, ready=True)
+                assert page.evaluate(f"{state}.windowed") and window() == (48, 48, 96, 96)
+                page_matches_server()
+                full = _server_labels(api)
+                assert page.get_by_test_id("status-count").inner_text() == str(len(_objects(full)))
+                page.screenshot(path=shots / "window-01-opened.png")
+
+                # Zoom in on the top-left corner: the window moves there and its labels load.
+                page.mouse.move(*_screen(page, 10, 10))
+                page.mouse.wheel(0, -600)
+                _wait(page, lambda: page.evaluate("document.body.dataset.window") == "0,0")
+                _settle(page)
+                page_matches_server()
+                page.screenshot(path=shots / "window-02-corner.png")
+
+                # Edit there (paint a new object), and the page's window still equals the server's.
+                labels = _server_labels(api)
+                from scipy import ndimage as ndi
+
+                room = ndi.distance_transform_edt(labels[:90, :90] == 0)
+                py, px = (int(v) for v in np.unravel_index(np.argmax(room), room.shape))
+                page.keyboard.press("b")
+                _stroke(page, [[py, px - 2], [py, px + 2]], steps=3)
+                _settle(page, count=len(_objects(labels)) + 1)
+                assert _server_labels(api)[py, px] > 0
+                page_matches_server()
+
+                # Pan to the far corner with the middle button, a drag at a time: the window follows.
+                for _ in range(12):
+                    page.mouse.move(800, 600)
+                    page.mouse.down(button="middle")
+                    page.mouse.move(100, 100, steps=4)
+                    page.mouse.up(button="middle")
+                    page.wait_for_timeout(400)  # the window follows once the view rests (250 ms)
+                    _settle(page)
+                    if page.evaluate("document.body.dataset.window") == "96,96":
+                        break
+                assert page.evaluate("document.body.dataset.window") == "96,96"
+                _settle(page)
+                page_matches_server()
+                page.screenshot(path=shots / "window-03-far-corner.png")
+                assert not errors, errors
+            finally:
+                browser.close()
+    finally:
+        api.close()
+        server.stop()

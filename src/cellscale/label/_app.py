@@ -10,9 +10,11 @@ Routes (JSON unless said; ``{id}`` is the image's position on the command line):
     GET  /api/images                         [{id, name, shape, channels, frames, version,
                                                has_saved_labels, error}]
     GET  /api/images/{id}/plane.png          8-bit PNG of one plane (?channel=&frame=&lo=&hi=;
-                                             headers X-Lo/X-Hi: the contrast used)
-    GET  /api/images/{id}/labels             {version, y0, x0, shape, data (base64 uint32 LE),
-                                              objects, unsaved, max_label, messages} (?frame=)
+                                             a region: &y0=&x0=&h=&w=, every step-th pixel:
+                                             &step=; headers X-Lo/X-Hi: the contrast used)
+    GET  /api/images/{id}/labels             {version, y0, x0, h, w, shape, data (base64 uint32
+                                              LE, h x w), objects, unsaved, max_label, messages}
+                                             (?frame=; a region: &y0=&x0=&h=&w=)
     POST /api/images/{id}/edit               {op, frame?, ...args} -> the Patch's JSON + status
     POST /api/images/{id}/undo, .../redo     {frame?} -> Patch JSON + status, or null
     POST /api/images/{id}/save               {base_version, author?, force?} -> {version}
@@ -104,22 +106,29 @@ def make_app(images: list[Path], *, model: Any = "nuclei", channels: list[str | 
 
     @app.get("/api/images/{image_id}/plane.png")
     def plane(image_id: str, channel: int = 0, frame: int = 0, lo: float | None = Query(None),
-              hi: float | None = Query(None)) -> Response:
-        from cellscale.label._workspace import render_plane
+              hi: float | None = Query(None), y0: int = 0, x0: int = 0, h: int | None = None,
+              w: int | None = None, step: int = 1) -> Response:
+        from cellscale.errors import InvalidArgumentError
+        from cellscale.label._workspace import clip_region, render_plane
 
+        if not 1 <= step <= 1024:
+            raise InvalidArgumentError(f"step must be 1 .. 1024 (every step-th pixel), got {step}")
         image = _image(image_id)
         with image.lock:
             pixels = image.plane(frame, channel)
+        top, left, bottom, right = clip_region(pixels.shape, y0, x0, h, w)
+        pixels = pixels[top:bottom:step, left:right:step]
         png, used_lo, used_hi = render_plane(pixels, lo=lo, hi=hi)
         return Response(png, media_type="image/png", headers={
             "X-Lo": f"{used_lo:g}", "X-Hi": f"{used_hi:g}", "Cache-Control": "no-store",
             "X-Min": f"{float(pixels.min()):g}", "X-Max": f"{float(pixels.max()):g}"})
 
     @app.get("/api/images/{image_id}/labels")
-    def labels(image_id: str, frame: int = 0) -> dict[str, Any]:
+    def labels(image_id: str, frame: int = 0, y0: int = 0, x0: int = 0, h: int | None = None,
+               w: int | None = None) -> dict[str, Any]:
         image = _image(image_id)
         with image.lock:
-            return image.labels_json(frame)
+            return image.labels_json(frame, (y0, x0, h, w))
 
     @app.post("/api/images/{image_id}/edit")
     def edit(image_id: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:

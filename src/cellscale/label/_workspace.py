@@ -20,7 +20,8 @@ import numpy as np
 
 from cellscale.errors import CellscaleError, InvalidArgumentError, InvalidImageError
 
-__all__ = ["EDIT_ARGS", "OpenImage", "Proposer", "Workspace", "encode_labels", "render_plane"]
+__all__ = ["EDIT_ARGS", "OpenImage", "Proposer", "Workspace", "clip_region", "encode_labels",
+           "render_plane"]
 
 #: The arguments each edit operation takes (``label`` of paint/fill/split is optional here:
 #: paint and fill then start a new object, split cuts the object most under the line).
@@ -285,12 +286,15 @@ class OpenImage:
         return {"objects": count, "version": self.version, "unsaved": self.unsaved(),
                 "max_label": int(labels.max(initial=0)), "messages": messages}
 
-    def labels_json(self, frame: int = 0) -> dict[str, Any]:
-        """The whole label plane of a frame, as ``GET .../labels`` returns it."""
+    def labels_json(self, frame: int = 0, region: tuple[int, int, int | None, int | None] = (
+            0, 0, None, None)) -> dict[str, Any]:
+        """The labels of a frame (or of a ``(y0, x0, h, w)`` region), as ``GET .../labels`` says."""
         labels = self.frame(frame).session.labels
-        return {"version": self.version, "y0": 0, "x0": 0, "h": int(labels.shape[0]),
-                "w": int(labels.shape[1]), "shape": list(labels.shape), "dtype": "<u4",
-                "data": encode_labels(labels), **self.status(frame)}
+        y0, x0, y1, x1 = clip_region(labels.shape, *region)
+        block = labels[y0:y1, x0:x1]
+        return {"version": self.version, "y0": y0, "x0": x0, "h": y1 - y0, "w": x1 - x0,
+                "shape": list(labels.shape), "dtype": "<u4", "data": encode_labels(block),
+                **self.status(frame)}
 
     # -- edits ------------------------------------------------------------------
     def edit(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -362,6 +366,27 @@ class OpenImage:
     def history(self) -> list[dict[str, Any]]:
         self.open()
         return self.store.history() if self.store.exists() else []
+
+
+def clip_region(shape: tuple[int, ...], y0: int = 0, x0: int = 0, h: int | None = None,
+                w: int | None = None) -> tuple[int, int, int, int]:
+    """``(y0, x0, y1, x1)`` of the region ``h`` x ``w`` at ``(y0, x0)``, clipped to ``shape``.
+
+    None for ``h``/``w`` reaches the edge. Raises InvalidArgumentError for a
+    region that lies outside the plane or has a negative size.
+
+    Examples
+    --------
+    >>> clip_region((100, 80), 90, 70, 50, 50)
+    (90, 70, 100, 80)
+    """
+    rows, cols = int(shape[-2]), int(shape[-1])
+    if not (0 <= y0 < rows and 0 <= x0 < cols) or (h is not None and h < 1) or \
+            (w is not None and w < 1):
+        raise InvalidArgumentError(
+            f"region y0={y0}, x0={x0}, h={h}, w={w} is outside the plane of {rows} x {cols} "
+            "pixels; y0 and x0 must lie inside it and h, w be 1 or more")
+    return (y0, x0, rows if h is None else min(rows, y0 + h), cols if w is None else min(cols, x0 + w))
 
 
 def _label_under(labels: np.ndarray, line: list[tuple[float, float]]) -> int:

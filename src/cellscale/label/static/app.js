@@ -8,10 +8,15 @@ const TOOLS = { v: "select", b: "paint", e: "erase", f: "fill", m: "merge", s: "
 const TOOL_NAMES = { select: "pick", paint: "paint", erase: "erase", fill: "fill", merge: "merge",
                      split: "split", add: "add cell" };
 const FILL_ALPHA = 90, PICKED_ALPHA = 150;
+// Planes larger than WINDOW pixels along y or x are labelled through a window of that side
+// (?window=N overrides it), over an overview subsampled to about OVERVIEW_SIDE pixels.
+const WINDOW = 3072, OVERVIEW_SIDE = 2048;
 
 const S = {
   images: [], id: null, info: null, frame: 0, channel: 0, lo: null, hi: null,
-  labels: null, h: 0, w: 0, version: 0, unsaved: false, objects: 0, maxLabel: 0,
+  labels: null, h: 0, w: 0, ly0: 0, lx0: 0, lh: 0, lw: 0, windowed: false, overview: null,
+  winSize: parseInt(new URLSearchParams(location.search).get("window"), 10) || WINDOW,
+  version: 0, unsaved: false, objects: 0, maxLabel: 0,
   selected: 0, tool: "select", brush: 4, showLabels: true,
   scale: 1, ox: 0, oy: 0, img: null, overlay: null, overlayCtx: null, overlayData: null,
   stroke: null, mergeFirst: 0, pan: null, space: false, mouse: null,
@@ -71,36 +76,40 @@ function colour(label) {
   return c;
 }
 
+// The page holds the labels of a window of the plane (the whole plane unless it is large:
+// then a window around the view, reloaded as the view moves, over a subsampled overview image).
+// Coordinates are the plane's (row, column) everywhere; the window starts at (ly0, lx0).
 function renderOverlay(y0, x0, y1, x1) {
-  y0 = Math.max(0, y0 - 1); x0 = Math.max(0, x0 - 1);
-  y1 = Math.min(S.h, y1 + 1); x1 = Math.min(S.w, x1 + 1);
+  const wy0 = S.ly0, wx0 = S.lx0, lh = S.lh, lw = S.lw;
+  y0 = Math.max(wy0, y0 - 1); x0 = Math.max(wx0, x0 - 1);
+  y1 = Math.min(wy0 + lh, y1 + 1); x1 = Math.min(wx0 + lw, x1 + 1);
   if (y1 <= y0 || x1 <= x0) return;
-  const L = S.labels, d = S.overlayData.data, w = S.w, h = S.h;
-  for (let y = y0; y < y1; y++) {
-    for (let x = x0; x < x1; x++) {
-      const i = y * w + x, l = L[i], o = 4 * i;
+  const L = S.labels, d = S.overlayData.data;
+  for (let y = y0 - wy0; y < y1 - wy0; y++) {
+    for (let x = x0 - wx0; x < x1 - wx0; x++) {
+      const i = y * lw + x, l = L[i], o = 4 * i;
       if (l === 0) { d[o + 3] = 0; continue; }
-      const edge = (x > 0 && L[i - 1] !== l) || (x < w - 1 && L[i + 1] !== l) ||
-                   (y > 0 && L[i - w] !== l) || (y < h - 1 && L[i + w] !== l);
+      const edge = (x > 0 && L[i - 1] !== l) || (x < lw - 1 && L[i + 1] !== l) ||
+                   (y > 0 && L[i - lw] !== l) || (y < lh - 1 && L[i + lw] !== l);
       const c = l === S.selected && edge ? [255, 255, 255] : colour(l);
       d[o] = c[0]; d[o + 1] = c[1]; d[o + 2] = c[2];
       d[o + 3] = edge ? 255 : (l === S.selected ? PICKED_ALPHA : FILL_ALPHA);
     }
   }
-  S.overlayCtx.putImageData(S.overlayData, 0, 0, x0, y0, x1 - x0, y1 - y0);
+  S.overlayCtx.putImageData(S.overlayData, 0, 0, x0 - wx0, y0 - wy0, x1 - x0, y1 - y0);
 }
 
 function bboxOf(label) {
-  if (!label) return null;
-  const L = S.labels, w = S.w;
-  let y0 = S.h, x0 = w, y1 = -1, x1 = -1;
+  if (!label || !S.labels) return null;
+  const L = S.labels, w = S.lw;
+  let y0 = S.lh, x0 = w, y1 = -1, x1 = -1;
   for (let i = 0; i < L.length; i++) {
     if (L[i] === label) {
       const y = (i / w) | 0, x = i - y * w;
       if (y < y0) y0 = y; if (y > y1) y1 = y; if (x < x0) x0 = x; if (x > x1) x1 = x;
     }
   }
-  return y1 < 0 ? null : [y0, x0, y1 + 1, x1 + 1];
+  return y1 < 0 ? null : [S.ly0 + y0, S.lx0 + x0, S.ly0 + y1 + 1, S.lx0 + x1 + 1];
 }
 
 function select(label) {
@@ -129,8 +138,12 @@ function applyStatus(st) {
 function applyPatch(p) {
   if (!p) return false;
   const data = decode(p.data);
-  for (let r = 0; r < p.h; r++) {
-    S.labels.set(data.subarray(r * p.w, (r + 1) * p.w), (p.y0 + r) * S.w + p.x0);
+  // Only the part inside the window the page holds (the server has the rest).
+  const y0 = Math.max(p.y0, S.ly0), y1 = Math.min(p.y0 + p.h, S.ly0 + S.lh);
+  const x0 = Math.max(p.x0, S.lx0), x1 = Math.min(p.x0 + p.w, S.lx0 + S.lw);
+  for (let y = y0; y < y1 && x0 < x1; y++) {
+    const row = (y - p.y0) * p.w;
+    S.labels.set(data.subarray(row + x0 - p.x0, row + x1 - p.x0), (y - S.ly0) * S.lw + x0 - S.lx0);
   }
   renderOverlay(p.y0, p.x0, p.y0 + p.h, p.x0 + p.w);
   applyStatus(p);
@@ -140,42 +153,87 @@ function applyPatch(p) {
 }
 
 // ---- loading an image --------------------------------------------------------------------
-async function loadPlane(keepContrast) {
-  const q = new URLSearchParams({ channel: S.channel, frame: S.frame });
-  if (keepContrast && S.lo !== null) { q.set("lo", S.lo); q.set("hi", S.hi); }
-  const res = await request(`${api("/plane.png")}?${q}`);
-  const lo = parseFloat(res.headers.get("X-Lo")), hi = parseFloat(res.headers.get("X-Hi"));
-  const min = parseFloat(res.headers.get("X-Min")), max = parseFloat(res.headers.get("X-Max"));
-  const blob = await res.blob();
+async function fetchPlane(params) {
+  const res = await request(`${api("/plane.png")}?${new URLSearchParams(params)}`);
+  const head = (k) => parseFloat(res.headers.get(k));
   const img = new Image();
-  img.src = URL.createObjectURL(blob);
+  img.src = URL.createObjectURL(await res.blob());
   await img.decode();
-  S.img = img; S.lo = lo; S.hi = hi;
-  for (const [id, v] of [["contrast-lo", lo], ["contrast-hi", hi]]) {
+  return { img, lo: head("X-Lo"), hi: head("X-Hi"), min: head("X-Min"), max: head("X-Max") };
+}
+
+function windowParams() {
+  return { y0: S.ly0, x0: S.lx0, h: S.lh, w: S.lw };
+}
+
+async function loadPlane(keepContrast) {
+  const base = { channel: S.channel, frame: S.frame };
+  if (keepContrast && S.lo !== null) { base.lo = S.lo; base.hi = S.hi; }
+  let shown;
+  if (!S.windowed) {
+    shown = await fetchPlane(base);
+    S.img = shown.img; S.overview = null;
+  } else {
+    const step = Math.max(1, Math.ceil(Math.max(S.h, S.w) / OVERVIEW_SIDE));
+    shown = await fetchPlane({ ...base, step });
+    S.overview = { img: shown.img, step };
+    S.img = (await fetchPlane({ ...base, lo: shown.lo, hi: shown.hi, ...windowParams() })).img;
+  }
+  S.lo = shown.lo; S.hi = shown.hi;
+  for (const [id, v] of [["contrast-lo", shown.lo], ["contrast-hi", shown.hi]]) {
     const el = $(id);
-    el.min = String(Math.min(min, v)); el.max = String(Math.max(max, v)); el.value = String(v);
+    el.min = String(Math.min(shown.min, v)); el.max = String(Math.max(shown.max, v)); el.value = String(v);
   }
   draw();
 }
 
 async function loadLabels() {
-  const res = await request(`${api("/labels")}?frame=${S.frame}`);
-  const j = await res.json();
-  S.h = j.h; S.w = j.w;
+  const q = new URLSearchParams({ frame: S.frame, ...(S.windowed ? windowParams() : {}) });
+  const j = await (await request(`${api("/labels")}?${q}`)).json();
+  S.ly0 = j.y0; S.lx0 = j.x0; S.lh = j.h; S.lw = j.w;
   S.labels = decode(j.data);
   S.overlay = document.createElement("canvas");
-  S.overlay.width = S.w; S.overlay.height = S.h;
+  S.overlay.width = S.lw; S.overlay.height = S.lh;
   S.overlayCtx = S.overlay.getContext("2d");
-  S.overlayData = S.overlayCtx.createImageData(S.w, S.h);
-  S.selected = 0; $("status-selected").textContent = "none";
-  renderOverlay(0, 0, S.h, S.w);
+  S.overlayData = S.overlayCtx.createImageData(S.lw, S.lh);
+  renderOverlay(S.ly0, S.lx0, S.ly0 + S.lh, S.lx0 + S.lw);
+  $("status-selected").textContent = S.selected ? String(S.selected) : "none";
   applyStatus(j);
+}
+
+// Large planes: move the window to the view when the view has left it (after pan or zoom).
+let windowTimer = null;
+function followView() {
+  if (!S.windowed || !S.labels) return;
+  clearTimeout(windowTimer);
+  windowTimer = setTimeout(() => {
+    const [vy0, vx0] = toImage(0, 0), [vy1, vx1] = toImage(view.width, view.height);
+    const top = Math.max(0, vy0), left = Math.max(0, vx0);
+    const bottom = Math.min(S.h, vy1), right = Math.min(S.w, vx1);
+    if (top >= S.ly0 && left >= S.lx0 && bottom <= S.ly0 + S.lh && right <= S.lx0 + S.lw) return;
+    const y0 = clampWindow((vy0 + vy1) / 2, S.h), x0 = clampWindow((vx0 + vx1) / 2, S.w);
+    if (Math.abs(y0 - S.ly0) < Math.max(16, S.lh / 8) && Math.abs(x0 - S.lx0) < Math.max(16, S.lw / 8)) return;
+    S.ly0 = y0; S.lx0 = x0;
+    enqueue(async () => {
+      document.body.dataset.window = "loading";
+      const img = (await fetchPlane({ channel: S.channel, frame: S.frame, lo: S.lo, hi: S.hi,
+                                      ...windowParams() })).img;
+      await loadLabels();
+      S.img = img;
+      draw();
+      document.body.dataset.window = `${S.ly0},${S.lx0}`;
+    });
+  }, 250);
+}
+
+function clampWindow(centre, size) {
+  return Math.max(0, Math.min(size - S.winSize, Math.round(centre - S.winSize / 2)));
 }
 
 async function openImage(id) {
   document.body.dataset.ready = "0";
   S.id = id; S.frame = 0; S.channel = 0; S.lo = S.hi = null; S.mergeFirst = 0;
-  S.img = S.labels = S.overlay = null; S.h = S.w = 0;  // nothing of the last image stays on show
+  S.img = S.labels = S.overlay = S.overview = null; S.h = S.w = 0;  // nothing of the last image stays
   S.selected = 0; $("status-selected").textContent = "none";
   applyStatus({ version: 0, unsaved: false, objects: 0 });
   $("status-count").textContent = "-"; $("status-version").textContent = "-";
@@ -188,10 +246,18 @@ async function openImage(id) {
   $("frame").max = String((S.info.frames || 1) - 1); $("frame").value = "0";
   message(`opening ${S.info.name} (the model proposes labels the first time; this may take a while)`, "info");
   try {
+    if (!S.info.shape) throw new Error(S.info.error || `${S.info.name} cannot be read`);
+    [S.h, S.w] = S.info.shape;
+    S.windowed = Math.max(S.h, S.w) > S.winSize;
+    S.lh = Math.min(S.h, S.winSize); S.lw = Math.min(S.w, S.winSize);
+    S.ly0 = S.windowed ? clampWindow(S.h / 2, S.h) : 0;
+    S.lx0 = S.windowed ? clampWindow(S.w / 2, S.w) : 0;
+    if (!S.windowed) { S.lh = S.h; S.lw = S.w; }
     await loadPlane(false);
     await loadLabels();
     fit();
-    message(`${S.info.name}: ${S.w} x ${S.h}`, "info");
+    message(`${S.info.name}: ${S.w} x ${S.h}` + (S.windowed ? `; labels are loaded for a ${S.lw} x ${S.lh} ` +
+            "window that follows the view (outlined)" : ""), "info");
     document.body.dataset.ready = "1";
   } catch (err) {
     message(err.message, "error");
@@ -232,8 +298,20 @@ function draw() {
   if (!S.img) return;
   ctx.setTransform(S.scale, 0, 0, S.scale, S.ox, S.oy);
   ctx.imageSmoothingEnabled = false;
-  ctx.drawImage(S.img, 0, 0);
-  if (S.showLabels && S.overlay) ctx.drawImage(S.overlay, 0, 0);
+  if (S.overview) {
+    const o = S.overview;
+    ctx.drawImage(o.img, 0, 0, o.img.width * o.step, o.img.height * o.step);
+    ctx.drawImage(S.img, S.lx0, S.ly0);
+  } else {
+    ctx.drawImage(S.img, 0, 0);
+  }
+  if (S.showLabels && S.overlay) ctx.drawImage(S.overlay, S.lx0, S.ly0);
+  if (S.overview) {
+    ctx.setLineDash([6 / S.scale, 4 / S.scale]);
+    ctx.strokeStyle = "rgba(255,255,255,0.6)"; ctx.lineWidth = 1 / S.scale;
+    ctx.strokeRect(S.lx0, S.ly0, S.lw, S.lh);
+    ctx.setLineDash([]);
+  }
   if (S.stroke && S.stroke.points.length) {
     const pts = S.stroke.points;
     ctx.beginPath();
@@ -261,11 +339,14 @@ function toScreen(y, x) {
   return [r.left + S.ox + (x + 0.5) * S.scale, r.top + S.oy + (y + 0.5) * S.scale];
 }
 function labelAt(y, x) {
-  const r = Math.round(y), c = Math.round(x);
-  if (!S.labels || r < 0 || c < 0 || r >= S.h || c >= S.w) return 0;
-  return S.labels[r * S.w + c];
+  const r = Math.round(y) - S.ly0, c = Math.round(x) - S.lx0;
+  if (!S.labels || r < 0 || c < 0 || r >= S.lh || c >= S.lw) return 0;
+  return S.labels[r * S.lw + c];
 }
-function inside(y, x) { return y > -0.5 && x > -0.5 && y < S.h - 0.5 && x < S.w - 0.5; }
+// Inside the part of the plane whose labels the page holds (the whole plane unless it is large).
+function inside(y, x) {
+  return y > S.ly0 - 0.5 && x > S.lx0 - 0.5 && y < S.ly0 + S.lh - 0.5 && x < S.lx0 + S.lw - 0.5;
+}
 
 // ---- messages and tools ------------------------------------------------------------------
 function message(text, kind) {
@@ -343,20 +424,29 @@ function save(force) {
 }
 
 // ---- mouse -------------------------------------------------------------------------------
+// The pointer in canvas pixels (the canvas's pixels are its CSS pixels: see resize).
+function canvasPoint(ev) {
+  const r = view.getBoundingClientRect();
+  return [ev.clientX - r.left, ev.clientY - r.top];
+}
+
 view.addEventListener("contextmenu", (ev) => ev.preventDefault());
 
 view.addEventListener("mousedown", (ev) => {
   view.focus();
   if (!S.labels) return;
   if (ev.button === 1 || (ev.button === 0 && S.space)) {
-    S.pan = [ev.offsetX, ev.offsetY, S.ox, S.oy];
+    S.pan = [...canvasPoint(ev), S.ox, S.oy];
     view.classList.add("panning");
     ev.preventDefault();
     return;
   }
   if (ev.button !== 0) return;
-  const [y, x] = toImage(ev.offsetX, ev.offsetY);
-  if (!inside(y, x)) return;
+  const [y, x] = toImage(...canvasPoint(ev));
+  if (!inside(y, x)) {
+    if (S.windowed) message("outside the loaded window: pan or zoom there, and its labels load", "error");
+    return;
+  }
   const l = labelAt(y, x);
   switch (S.tool) {
     case "select":
@@ -386,12 +476,15 @@ view.addEventListener("mousedown", (ev) => {
   }
 });
 
-view.addEventListener("mousemove", (ev) => {
+// On the window, not the canvas: a pan or a stroke goes on when the pointer leaves the canvas.
+window.addEventListener("mousemove", (ev) => {
+  if (!S.pan && !S.stroke && ev.target !== view) return;
+  const [cx, cy] = canvasPoint(ev);
   if (S.pan) {
-    S.ox = S.pan[2] + ev.offsetX - S.pan[0]; S.oy = S.pan[3] + ev.offsetY - S.pan[1];
+    S.ox = S.pan[2] + cx - S.pan[0]; S.oy = S.pan[3] + cy - S.pan[1];
     draw(); return;
   }
-  const [y, x] = toImage(ev.offsetX, ev.offsetY);
+  const [y, x] = toImage(cx, cy);
   S.mouse = [y, x];
   if (S.labels && inside(y, x)) {
     $("status-position").textContent = `y ${Math.round(y)}, x ${Math.round(x)}, label ${labelAt(y, x)}`;
@@ -418,7 +511,7 @@ function endStroke() {
 }
 
 window.addEventListener("mouseup", () => {
-  if (S.pan) { S.pan = null; view.classList.remove("panning"); return; }
+  if (S.pan) { S.pan = null; view.classList.remove("panning"); followView(); return; }
   endStroke();
 });
 
@@ -426,9 +519,11 @@ view.addEventListener("wheel", (ev) => {
   ev.preventDefault();
   const f = Math.exp(-ev.deltaY * 0.0015);
   const scale = Math.max(0.02, Math.min(64, S.scale * f)), k = scale / S.scale;
-  S.ox = ev.offsetX - (ev.offsetX - S.ox) * k; S.oy = ev.offsetY - (ev.offsetY - S.oy) * k;
+  const [cx, cy] = canvasPoint(ev);
+  S.ox = cx - (cx - S.ox) * k; S.oy = cy - (cy - S.oy) * k;
   S.scale = scale;
   draw();
+  followView();
 }, { passive: false });
 
 // ---- keyboard ----------------------------------------------------------------------------
@@ -446,7 +541,7 @@ document.addEventListener("keydown", (ev) => {
   if (key === "[") { setBrush(S.brush - 1); return; }
   if (key === "]") { setBrush(S.brush + 1); return; }
   if (key === "o") { $("overlay-toggle").click(); return; }
-  if (key === "0") { fit(); return; }
+  if (key === "0") { fit(); followView(); return; }
   if (key === "escape") { S.stroke = null; S.mergeFirst = 0; select(0); return; }
   if (key === "," || key === ".") { changeFrame(S.frame + (key === "," ? -1 : 1)); }
 });
