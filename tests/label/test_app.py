@@ -62,6 +62,9 @@ class Mirror:
             self.labels[patch["y0"]:patch["y0"] + patch["h"], patch["x0"]:patch["x0"] + patch["w"]] = \
                 _decode(patch)
             self.objects = patch["objects"]
+            # The count the server keeps patch by patch is the true count.
+            assert self.objects == np.count_nonzero(np.bincount(self.labels.ravel())[1:])
+            assert patch["max_label"] == self.labels.max()
         return patch
 
     def server(self) -> np.ndarray:

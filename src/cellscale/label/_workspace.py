@@ -12,7 +12,6 @@ import base64
 import io
 import threading
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -105,12 +104,39 @@ class Proposer:
         return labels, maps
 
 
-@dataclass
 class _Frame:
-    """The edit session of one frame, with the model's maps for add-cell."""
+    """The edit session of one frame, and its objects' areas kept up to date patch by patch.
 
-    session: Any
-    maps: dict[str, np.ndarray] = field(default_factory=dict)
+    Counting the objects of a large plane after every edit (a bincount of all
+    its pixels: 0.4 s at 6144 x 6144) would cost more than the edit; instead
+    each patch updates the areas from the block it replaced, read from a copy
+    of the labels as they were (one more uint32 plane per open frame).
+    """
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.before = np.array(session.labels, dtype=np.uint32, copy=True)
+        self.areas = np.bincount(self.before.ravel()).astype(np.int64)
+
+    def track(self, patch: Any) -> None:
+        """Account for a patch the session just returned (an edit, undo or redo)."""
+        y0, x0, y1, x1 = patch.y0, patch.x0, patch.y1, patch.x1
+        old, new = self.before[y0:y1, x0:x1], np.asarray(patch.data, dtype=np.uint32)
+        size = max(int(old.max(initial=0)), int(new.max(initial=0))) + 1
+        if size > self.areas.size:
+            self.areas = np.concatenate([self.areas, np.zeros(size - self.areas.size, np.int64)])
+        self.areas[:size] += np.bincount(new.ravel(), minlength=size)
+        self.areas[:size] -= np.bincount(old.ravel(), minlength=size)
+        self.before[y0:y1, x0:x1] = new
+
+    @property
+    def objects(self) -> int:
+        return int(np.count_nonzero(self.areas[1:]))
+
+    @property
+    def max_label(self) -> int:
+        present = np.flatnonzero(self.areas[1:])
+        return int(present[-1]) + 1 if present.size else 0
 
 
 class OpenImage:
@@ -270,7 +296,7 @@ class OpenImage:
                         self.image.data[frame], keep, channel_names=self.image.channel_names,
                         pixel_size=self.image.pixel_size)
                 labels, maps = self.proposer(plane)
-            self.frames[frame] = _Frame(EditSession(labels, maps or None), dict(maps or {}))
+            self.frames[frame] = _Frame(EditSession(labels, maps or None))
         return self.frames[frame]
 
     # -- state ------------------------------------------------------------------
@@ -280,11 +306,10 @@ class OpenImage:
 
     def status(self, frame: int = 0) -> dict[str, Any]:
         """Object count of a frame, version, unsaved changes and messages for the page."""
-        labels = self.frame(frame).session.labels
-        count = int(np.count_nonzero(np.bincount(labels.ravel())[1:])) if labels.size else 0
+        state = self.frame(frame)
         messages, self.messages = self.messages, []
-        return {"objects": count, "version": self.version, "unsaved": self.unsaved(),
-                "max_label": int(labels.max(initial=0)), "messages": messages}
+        return {"objects": state.objects, "version": self.version, "unsaved": self.unsaved(),
+                "max_label": state.max_label, "messages": messages}
 
     def labels_json(self, frame: int = 0, region: tuple[int, int, int | None, int | None] = (
             0, 0, None, None)) -> dict[str, Any]:
@@ -336,6 +361,7 @@ class OpenImage:
         return None if patch is None else self._patch_json(patch, frame)
 
     def _patch_json(self, patch: Any, frame: int, *, label: int | None = None) -> dict[str, Any]:
+        self.frames[frame].track(patch)
         out = dict(patch.to_json())
         out.setdefault("shape", list(np.shape(patch.data)))
         out.update(frame=frame, **self.status(frame))

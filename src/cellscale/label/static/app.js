@@ -549,6 +549,8 @@ document.addEventListener("keyup", (ev) => { if (ev.key === " ") S.space = false
 
 // ---- controls ----------------------------------------------------------------------------
 for (const b of document.querySelectorAll("[data-tool]")) b.addEventListener("click", () => setTool(b.dataset.tool));
+// A clicked button gives the keyboard back to the image (space would press it again, not pan).
+document.addEventListener("click", (ev) => { if (ev.target.closest("button")) view.focus(); });
 $("delete").addEventListener("click", deleteSelected);
 $("undo").addEventListener("click", () => undo());
 $("redo").addEventListener("click", () => redo());
