@@ -48,10 +48,12 @@ def test_large_nuclei_are_found_whole_and_the_model_is_sure(diameter):
     assert match_instances(truth, labels).f1_at(0.5) > 0.8
     assert auto.confidence is not None and auto.confidence > 0.8
     assert auto.warnings == []
-    # Not resized, the network cuts them into pieces and disagrees with itself when flipped.
+    # Not resized, the network cuts them into pieces (more objects, fewer right) and
+    # disagrees with itself when flipped.
     native = Segmenter("nuclei", threads=1, diameter=None)
     pieces = native(sample.image)
-    assert pieces.max() > 1.3 * truth.max()
+    assert pieces.max() > 1.15 * truth.max()
+    assert match_instances(truth, pieces).f1_at(0.5) < match_instances(truth, labels).f1_at(0.5) - 0.1
     assert native.confidence is not None and native.confidence < auto.confidence - 0.15
 
 

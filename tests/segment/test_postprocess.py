@@ -222,3 +222,28 @@ def test_run_labeller_matches_scipy_label(crowded):
     for lab in crowded:
         mask = lab > 0
         np.testing.assert_array_equal(label_runs(mask)[0], ndi.label(mask)[0])
+
+
+@pytest.mark.parametrize("use_centre", [True, False])
+def test_min_peak_drops_objects_without_a_confident_centre(use_centre):
+    """A foreground region whose centre (or distance) never gets high is an object only
+    without ``min_peak``; a confident object stays either way."""
+    lab = np.zeros((40, 80), np.uint16)
+    yy, xx = np.mgrid[:40, :80]
+    lab[(yy - 20) ** 2 + (xx - 20) ** 2 <= 10**2] = 1
+    lab[(yy - 20) ** 2 + (xx - 60) ** 2 <= 10**2] = 2
+    fg, dist = maps_from_labels(lab)
+    centre = centre_from_labels(lab, dist)
+    weak = lab == 2
+    if use_centre:
+        centre[weak] *= 0.3  # a faint centre: the right disc's peak is 0.3
+    else:
+        dist[weak] *= 0.3
+    kw = {"centre": centre} if use_centre else {}
+    seed = 0.2  # low enough that the faint object still gets a seed
+    both = instances_from_maps(fg, dist, seed_threshold=seed, **kw)
+    kept = instances_from_maps(fg, dist, seed_threshold=seed, min_peak=0.5, **kw)
+    assert both.max() == 2 and kept.max() == 1
+    assert (kept > 0).sum() == (lab == 1).sum() and not kept[weak].any()
+    with pytest.raises(InvalidArgumentError, match="min_peak"):
+        instances_from_maps(fg, dist, min_peak=1.0)

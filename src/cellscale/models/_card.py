@@ -89,6 +89,9 @@ class PostProcess(_Strict):
     seed_threshold: float = Field(0.5, gt=0, lt=1)
     #: Objects smaller than this many pixels are dropped.
     min_size: int = Field(8, ge=0)
+    #: Objects whose highest centre-map (else distance-map) value is below this are dropped:
+    #: regions the flood reached without a confident seed (crescents of cytoplasm, texture).
+    min_peak: float = Field(0.0, ge=0, lt=1)
 
 
 class ModelCard(_Strict):

@@ -73,6 +73,7 @@ def instances_from_maps(
     foreground_threshold: float = 0.5,
     seed_threshold: float = 0.5,
     min_size: int = 8,
+    min_peak: float = 0.0,
     method: Method = "flood",
 ) -> np.ndarray:
     """Label image from a foreground probability map and a distance map.
@@ -93,6 +94,12 @@ def instances_from_maps(
         without a centre map, ``distance``) exceeds this. Default 0.5.
     min_size : int
         Objects with fewer pixels are dropped. Default 8.
+    min_peak : float
+        Objects whose highest ``centre`` (without a centre map, ``distance``)
+        value is below this are dropped. The flood gives every region of the
+        mask an object, seeded or not; ones that never reach a confident
+        centre are mostly not objects (crescents of bright cytoplasm, pieces
+        of texture). Default 0 (keep all).
     method : {"flood", "watershed"}
         How seeds grow into the mask (see :mod:`cellscale.segment._postprocess`).
         Default ``"flood"``, a quantised watershed 2-3x faster than ``"watershed"``.
@@ -129,6 +136,8 @@ def instances_from_maps(
             raise InvalidArgumentError(f"{name} must lie in (0, 1), got {value}")
     if int(min_size) < 0:
         raise InvalidArgumentError(f"min_size must be >= 0, got {min_size}")
+    if not 0.0 <= float(min_peak) < 1.0:
+        raise InvalidArgumentError(f"min_peak must lie in [0, 1), got {min_peak}")
     if method not in _METHODS:
         raise InvalidArgumentError(
             f"method must be one of {', '.join(map(repr, _METHODS))}, got {method!r}"
@@ -145,7 +154,25 @@ def instances_from_maps(
         labels = _flood(seeds, n_seeds, dist, mask, levels)
     else:
         labels = _grow_watershed(seeds, n_seeds, dist, mask)
+    if min_peak > 0:
+        labels = _drop_low_peaks(labels, dist if centre is None else centre, mask, float(min_peak))
     return _relabel_inside(labels, mask, int(min_size))
+
+
+def _drop_low_peaks(labels: np.ndarray, peak_map: np.ndarray, mask: np.ndarray,
+                    min_peak: float) -> np.ndarray:
+    """``labels`` with the objects whose highest ``peak_map`` value is below ``min_peak`` set to 0."""
+    inside = np.flatnonzero(mask)
+    values = labels.reshape(-1)[inside]
+    peaks = np.zeros(int(values.max(initial=0)) + 1, np.float32)
+    np.maximum.at(peaks, values, peak_map.reshape(-1)[inside])
+    low = peaks < min_peak
+    low[0] = False
+    if not low.any():
+        return labels
+    out = labels.copy()
+    out.reshape(-1)[inside[low[values]]] = 0
+    return out
 
 
 def decode_maps(maps: Mapping[str, np.ndarray], post: Any, *,
@@ -158,14 +185,14 @@ def decode_maps(maps: Mapping[str, np.ndarray], post: Any, *,
         The maps by kind: ``"foreground"``, ``"distance"`` and, if the model
         has one, ``"centre"``.
     post : cellscale.models.PostProcess
-        ``foreground_threshold``, ``seed_threshold`` and ``min_size``.
+        ``foreground_threshold``, ``seed_threshold``, ``min_size`` and ``min_peak``.
     method : {"flood", "watershed"}
         See :func:`instances_from_maps`.
     """
     return instances_from_maps(
         maps["foreground"], maps["distance"], centre=maps.get("centre"),
         foreground_threshold=post.foreground_threshold, seed_threshold=post.seed_threshold,
-        min_size=post.min_size, method=method,
+        min_size=post.min_size, min_peak=post.min_peak, method=method,
     )
 
 

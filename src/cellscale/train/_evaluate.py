@@ -107,15 +107,28 @@ def tune_postprocess(
     outputs: Sequence[str],
     kinds: Sequence[str] = REQUIRED_MAPS,
 ) -> PostProcess:
-    """Thresholds with the best mean F1@0.5 over object kinds on (validation) images."""
+    """Thresholds with the best mean F1@0.5 over object kinds on (validation) images.
+
+    The foreground and seed thresholds on a grid, then, with the best pair,
+    a least peak (``min_peak``) for objects the flood reached without a
+    confident seed, kept only when it scores higher than none.
+    """
+    def score_of(post: PostProcess) -> float:
+        scores = evaluate(maps, labels, outputs, post, kinds)
+        return float(np.mean([scores[o]["f1@0.5"] for o in outputs]))
+
     best, best_score = PostProcess(), -1.0
     for fg in (0.4, 0.5, 0.6):
         for seed in (0.3, 0.4, 0.5, 0.6, 0.7):
             post = PostProcess(foreground_threshold=fg, seed_threshold=seed, min_size=8)
-            scores = evaluate(maps, labels, outputs, post, kinds)
-            score = float(np.mean([scores[o]["f1@0.5"] for o in outputs]))
+            score = score_of(post)
             if score > best_score + 1e-4:
                 best, best_score = post, score
+    for peak in (0.3, 0.5, 0.7):
+        post = best.model_copy(update={"min_peak": peak})
+        score = score_of(post)
+        if score > best_score + 1e-4:
+            best, best_score = post, score
     return best
 
 
