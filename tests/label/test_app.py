@@ -347,6 +347,14 @@ def test_a_plain_multipage_tiff_is_a_movie_when_axes_say_so(tmp_path, movie_path
     plain = tmp_path / "plain.tif"
     tifffile.imwrite(plain, tifffile.imread(movie_path), photometric="minisblack")
     assert _client(plain).get("/api/images").json()[0]["frames"] == 1  # read as 3 channels
+    # 20 pages: the shape does not tell; the page is told how to say the axes.
+    many = tmp_path / "many.tif"
+    tifffile.imwrite(many, np.zeros((20, 32, 32), np.uint16), photometric="minisblack")
+    client = _client(many)
+    assert "--axes" in client.get("/api/images").json()[0]["error"]
+    res = client.get("/api/images/0/labels")
+    assert res.status_code == 422 and "cellscale label --axes" in res.json()["detail"]
+    assert _client(many, axes="tyx").get("/api/images").json()[0]["frames"] == 20
     assert _client(plain, axes="tyx").get("/api/images").json()[0]["frames"] == 3
 
 

@@ -71,7 +71,7 @@ def make_app(images: list[Path], *, model: Any = "nuclei", channels: list[str | 
     from fastapi.responses import FileResponse, JSONResponse, Response
     from fastapi.staticfiles import StaticFiles
 
-    from cellscale.label._workspace import Workspace
+    from cellscale.label._workspace import Workspace, user_message
 
     space = Workspace(images, model=model, channels=channels, author=author, axes=axes)
     app = FastAPI(title="cellscale label", docs_url="/api/docs", openapi_url="/api/openapi.json")
@@ -88,7 +88,7 @@ def make_app(images: list[Path], *, model: Any = "nuclei", channels: list[str | 
                                            "(the page's Keep mine) to keep theirs as a conflict "
                                            "copy beside the labels and write yours, or reload to "
                                            "see theirs"}, status_code=409)
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+        return JSONResponse({"detail": user_message(exc)}, status_code=422)
 
     def _image(image_id: str) -> Any:
         try:

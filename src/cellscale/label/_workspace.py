@@ -17,7 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from cellscale.errors import CellscaleError, InvalidArgumentError, InvalidImageError
+from cellscale.errors import (
+    CellscaleError,
+    InvalidArgumentError,
+    InvalidAxesError,
+    InvalidImageError,
+)
 
 __all__ = ["EDIT_ARGS", "OpenImage", "Proposer", "Workspace", "clip_region", "encode_labels",
            "render_plane"]
@@ -195,9 +200,14 @@ class OpenImage:
                 from cellscale.io import describe
 
                 info = describe(self.path, axes=self.axes)
-                sizes, names = dict(zip(info.axes or "", info.shape)), info.channel_names
+                if info.axes is None:
+                    raise InvalidAxesError(
+                        f"{self.path}: cannot tell the axes of an array of shape "
+                        f"{tuple(info.shape)} from its shape", option="axes",
+                        choices=("tyx", "cyx", "zyx"))
+                sizes, names = dict(zip(info.axes, info.shape)), info.channel_names
         except (CellscaleError, OSError) as exc:
-            entry.update(shape=None, channels=[], frames=None, error=self.error or str(exc))
+            entry.update(shape=None, channels=[], frames=None, error=self.error or user_message(exc))
             return entry
         n_channels = sizes.get("c", 1)
         entry.update(shape=[sizes.get("y"), sizes.get("x")], frames=sizes.get("t", 1),
@@ -227,7 +237,7 @@ class OpenImage:
         try:
             self._open()
         except CellscaleError as exc:
-            self.error = str(exc)
+            self.error = user_message(exc)
             raise
 
     def _open(self) -> None:
@@ -392,6 +402,15 @@ class OpenImage:
     def history(self) -> list[dict[str, Any]]:
         self.open()
         return self.store.history() if self.store.exists() else []
+
+
+def user_message(exc: BaseException) -> str:
+    """An error's text for the page, with advice for the server's user rather than Python's."""
+    if isinstance(exc, CellscaleError) and exc.option == "axes":
+        example = f"e.g. {', '.join(exc.choices[:3])}" if exc.choices else "e.g. tyx or cyx"
+        return (f"{exc.message}; start the server with the file's axes: cellscale label --axes "
+                f"AXES ({example}; tyx is a movie, cyx channels), or make_app(..., axes=...)")
+    return str(exc)
 
 
 def clip_region(shape: tuple[int, ...], y0: int = 0, x0: int = 0, h: int | None = None,

@@ -407,6 +407,7 @@ function save(force) {
     try {
       const body = { base_version: S.version };
       if (force) body.force = true;
+      message((S.info.frames || 1) > 1 ? "saving (frames not opened yet are proposed first)..." : "saving...", "info");
       const r = await postJSON("/save", body);
       applyStatus({ version: r.version, unsaved: false });
       $("conflict").hidden = true;
