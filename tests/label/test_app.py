@@ -402,3 +402,25 @@ def test_the_command_serves_the_page(image_path):
         proc.terminate()
         out = proc.communicate(timeout=30)[0]
     assert f"http://localhost:{port}/" in out
+
+
+def test_a_movie_exports_as_a_cell_tracking_challenge_result(movie_path, image_path):
+    client = _client(movie_path)
+    a = int(np.unique(_decode(client.get("/api/images/0/labels").json()))[1])
+    client.post("/api/images/0/edit", json={"op": "delete", "label": a, "frame": 0})
+    res = client.post("/api/images/0/export-ctc")
+    assert res.status_code == 200, res.text
+    out = res.json()
+    folder = Path(out["folder"])
+    assert folder == movie_path.parent / "movie_RES" and out["frames"] == 3 and out["tracks"] > 0
+    assert sorted(p.name for p in folder.iterdir()) == ["mask000.tif", "mask001.tif",
+                                                         "mask002.tif", "res_track.txt"]
+    import tifffile
+
+    first = tifffile.imread(folder / "mask000.tif")
+    # The edit is in the export: one object fewer in frame 0 than the model proposed.
+    assert len(np.unique(first)) - 1 == client.get("/api/images/0/labels").json()["objects"]
+    assert len((folder / "res_track.txt").read_text().split("\n")) >= out["tracks"]
+    assert client.post("/api/images/0/export-ctc").status_code == 200  # replaces the last one
+    one = _client(image_path).post("/api/images/0/export-ctc")
+    assert one.status_code == 422 and "not a movie" in one.json()["detail"]

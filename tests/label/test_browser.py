@@ -323,7 +323,7 @@ def test_tools_zoom_pan_and_a_bad_labels_file_in_the_page(tmp_path):
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
             try:
                 _use_tools(browser.new_page(viewport={"width": 1000, "height": 760}), server.url,
-                           api, _artifacts(clear=False))
+                           api, _artifacts(clear=False), movie)
             finally:
                 browser.close()
     finally:
@@ -345,7 +345,7 @@ def _centre(labels: np.ndarray, label: int) -> tuple[float, float]:
     return tuple(float(v) for v in np.unravel_index(np.argmax(depth), depth.shape))
 
 
-def _use_tools(page, url: str, api: httpx.Client, shots: Path) -> None:
+def _use_tools(page, url: str, api: httpx.Client, shots: Path, movie: Path) -> None:
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(url)
@@ -454,6 +454,9 @@ def _use_tools(page, url: str, api: httpx.Client, shots: Path) -> None:
     np.testing.assert_array_equal(_page_labels(page, second.shape), second)
     assert page.get_by_test_id("status-count").inner_text() == str(len(_objects(second)))
     page.screenshot(path=shots / "tools-05-movie-frame-1.png")
+    page.get_by_test_id("export-ctc").click()
+    _wait(page, lambda: "tracks" in page.get_by_test_id("status-message").inner_text())
+    assert (movie.parent / "movie_RES" / "res_track.txt").exists()
     page.screenshot(path=shots / "tools-04-bad-labels.png")
     assert not errors, errors
 

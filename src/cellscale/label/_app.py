@@ -19,6 +19,9 @@ Routes (JSON unless said; ``{id}`` is the image's position on the command line):
     POST /api/images/{id}/undo, .../redo     {frame?} -> Patch JSON + status, or null
     POST /api/images/{id}/save               {base_version, author?, force?} -> {version}
     GET  /api/images/{id}/history            [{version, author, time, edits}]
+    POST /api/images/{id}/export-ctc         a movie's labels tracked and written as a Cell
+                                             Tracking Challenge result, <stem>_RES/ beside it
+                                             -> {folder, frames, tracks, divisions}
 
 Errors come back as ``{"detail": message}``: 404 for an unknown image, 409 when
 another tab or user saved since ``base_version`` (nothing written; ``force``
@@ -164,5 +167,11 @@ def make_app(images: list[Path], *, model: Any = "nuclei", channels: list[str | 
         image = _image(image_id)
         with image.lock:
             return image.history()
+
+    @app.post("/api/images/{image_id}/export-ctc")
+    def export_ctc(image_id: str) -> dict[str, Any]:
+        image = _image(image_id)
+        with image.lock:
+            return image.export_ctc()
 
     return app

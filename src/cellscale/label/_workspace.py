@@ -403,6 +403,33 @@ class OpenImage:
         self.open()
         return self.store.history() if self.store.exists() else []
 
+    def export_ctc(self) -> dict[str, Any]:
+        """Track the movie's current labels and write a Cell Tracking Challenge result beside it.
+
+        The labels as they are now (saved or not; frames not opened yet are
+        proposed first) are linked by :func:`cellscale.track.track` and written
+        as ``<image stem>_RES/`` (``maskTTT.tif`` + ``res_track.txt``), replacing
+        an earlier export. Track identities come from the tracker: the page
+        does not edit them.
+        """
+        from cellscale.data._ctc import write_ctc_result
+        from cellscale.label import labels_path
+        from cellscale.track import track
+
+        self.open()
+        if "t" not in self.image.axes:
+            raise InvalidArgumentError(
+                f"{self.path.name} is one image, not a movie: the Cell Tracking Challenge format "
+                "is for time-lapse movies (axes tyx)")
+        labels = np.stack([self.frame(t).session.labels for t in range(self.n_frames)])
+        tracked, lineage = track(labels, source=str(self.path))
+        stem = labels_path(self.path).name[: -len(".labels.zarr")]
+        folder = write_ctc_result(tracked, lineage, self.path.with_name(f"{stem}_RES"),
+                                  overwrite=True)
+        divisions = int((lineage["parent"] > 0).sum()) if len(lineage) else 0
+        return {"folder": str(folder), "frames": int(labels.shape[0]), "tracks": int(len(lineage)),
+                "divisions": divisions}
+
 
 def user_message(exc: BaseException) -> str:
     """An error's text for the page, with advice for the server's user rather than Python's."""

@@ -243,6 +243,7 @@ async function openImage(id) {
   ch.innerHTML = "";
   (S.info.channels || ["0"]).forEach((name, i) => ch.add(new Option(name, String(i))));
   $("frame-box").hidden = !(S.info.frames > 1);
+  $("export-ctc").hidden = !(S.info.frames > 1);
   $("frame").max = String((S.info.frames || 1) - 1); $("frame").value = "0";
   message(`opening ${S.info.name} (the model proposes labels the first time; this may take a while)`, "info");
   try {
@@ -556,6 +557,11 @@ $("delete").addEventListener("click", deleteSelected);
 $("undo").addEventListener("click", () => undo());
 $("redo").addEventListener("click", () => redo());
 $("save").addEventListener("click", () => save(false));
+$("export-ctc").addEventListener("click", () => enqueue(async () => {
+  message("tracking the movie and writing the Cell Tracking Challenge result...", "info");
+  const r = await postJSON("/export-ctc", {});
+  message(`wrote ${r.folder}: ${r.tracks} tracks, ${r.divisions} divisions in ${r.frames} frames`, "info");
+}));
 $("keep-mine").addEventListener("click", () => save(true));
 $("conflict-cancel").addEventListener("click", () => { $("conflict").hidden = true; });
 $("overlay-toggle").addEventListener("change", (ev) => { S.showLabels = ev.target.checked; draw(); });
