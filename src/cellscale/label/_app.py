@@ -74,7 +74,8 @@ def make_app(images: list[Path], *, model: Any = "nuclei", channels: list[str | 
     from fastapi.responses import FileResponse, JSONResponse, Response
     from fastapi.staticfiles import StaticFiles
 
-    from cellscale.label._workspace import Workspace, user_message
+    from cellscale.label._plane import user_message
+    from cellscale.label._workspace import Workspace
 
     space = Workspace(images, model=model, channels=channels, author=author, axes=axes)
     app = FastAPI(title="cellscale label", docs_url="/api/docs", openapi_url="/api/openapi.json")
@@ -112,7 +113,7 @@ def make_app(images: list[Path], *, model: Any = "nuclei", channels: list[str | 
               hi: float | None = Query(None), y0: int = 0, x0: int = 0, h: int | None = None,
               w: int | None = None, step: int = 1) -> Response:
         from cellscale.errors import InvalidArgumentError
-        from cellscale.label._workspace import clip_region, render_plane
+        from cellscale.label._plane import clip_region, render_plane
 
         if not 1 <= step <= 1024:
             raise InvalidArgumentError(f"step must be 1 .. 1024 (every step-th pixel), got {step}")

@@ -8,8 +8,6 @@ image holds that image's lock, so two browser tabs never edit it at once.
 
 from __future__ import annotations
 
-import base64
-import io
 import threading
 import warnings
 from pathlib import Path
@@ -23,9 +21,10 @@ from cellscale.errors import (
     InvalidAxesError,
     InvalidImageError,
 )
+from cellscale.label._frame import FrameState, Proposer
+from cellscale.label._plane import clip_region, encode_labels, label_under, user_message
 
-__all__ = ["EDIT_ARGS", "OpenImage", "Proposer", "Workspace", "clip_region", "encode_labels",
-           "render_plane"]
+__all__ = ["EDIT_ARGS", "OpenImage", "Workspace"]
 
 #: The arguments each edit operation takes (``label`` of paint/fill/split is optional here:
 #: paint and fill then start a new object, split cuts the object most under the line).
@@ -38,110 +37,6 @@ EDIT_ARGS: dict[str, tuple[set[str], set[str]]] = {
     "split": ({"line"}, {"label"}),
     "add_cell": ({"y", "x"}, set()),
 }
-
-
-def encode_labels(labels: np.ndarray) -> str:
-    """Base64 text of a label array as little-endian uint32, row by row."""
-    return base64.b64encode(np.ascontiguousarray(labels, dtype="<u4").tobytes()).decode("ascii")
-
-
-def render_plane(plane: np.ndarray, *, lo: float | None = None, hi: float | None = None
-                 ) -> tuple[bytes, float, float]:
-    """An 8-bit greyscale PNG of one image plane, and the contrast range used.
-
-    Parameters
-    ----------
-    plane : ndarray, shape (y, x)
-        Pixel values of any real dtype.
-    lo, hi : float, optional
-        Values shown black and white. Default: the plane's 1st and 99.8th
-        percentiles (as the models normalise their inputs).
-
-    Returns
-    -------
-    (bytes, float, float)
-        The PNG file's bytes, ``lo`` and ``hi``.
-    """
-    from PIL import Image as PILImage
-
-    from cellscale.segment._normalise import percentile_range
-
-    values = np.asarray(plane, dtype=np.float32)
-    if lo is None or hi is None:
-        p_lo, p_hi = percentile_range(values)
-        lo = p_lo if lo is None else lo
-        hi = p_hi if hi is None else hi
-    span = max(float(hi) - float(lo), 1e-12)
-    scaled = np.clip((values - lo) * (255.0 / span), 0, 255).astype(np.uint8)
-    out = io.BytesIO()
-    PILImage.fromarray(scaled, mode="L").save(out, format="PNG", compress_level=1)
-    return out.getvalue(), float(lo), float(hi)
-
-
-class Proposer:
-    """The model's proposals of one plane, with the model loaded once for every image and frame.
-
-    Parameters
-    ----------
-    model : str, path-like or Segmenter
-        A model name or card path (loaded on first use), or a loaded
-        :class:`cellscale.segment.Segmenter` (``cellscale label`` loads it up
-        front, so a bad ``--model`` is refused before the server starts).
-    channels : list of str or int, optional
-        The image channels fed to the model, in its order (with a model name).
-    """
-
-    def __init__(self, model: Any = "nuclei", channels: list[str | int] | None = None) -> None:
-        self.model, self.channels = model, channels
-        self._segmenter: Any = None
-        self._lock = threading.Lock()  # one Segmenter, one plane at a time
-
-    def __call__(self, plane: Any) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Labels (y, x) and maps of one plane (:func:`cellscale.label.propose`)."""
-        from cellscale.label import propose
-        from cellscale.segment import Segmenter
-
-        with self._lock:
-            if self._segmenter is None:
-                self._segmenter = (self.model if isinstance(self.model, Segmenter)
-                                   else Segmenter(self.model, channels=self.channels))
-            labels, maps, _ = propose(plane, self._segmenter)
-        return labels, maps
-
-
-class _Frame:
-    """The edit session of one frame, and its objects' areas kept up to date patch by patch.
-
-    Counting the objects of a large plane after every edit (a bincount of all
-    its pixels: 0.4 s at 6144 x 6144) would cost more than the edit; instead
-    each patch updates the areas from the block it replaced, read from a copy
-    of the labels as they were (one more uint32 plane per open frame).
-    """
-
-    def __init__(self, session: Any) -> None:
-        self.session = session
-        self.before = np.array(session.labels, dtype=np.uint32, copy=True)
-        self.areas = np.bincount(self.before.ravel()).astype(np.int64)
-
-    def track(self, patch: Any) -> None:
-        """Account for a patch the session just returned (an edit, undo or redo)."""
-        y0, x0, y1, x1 = patch.y0, patch.x0, patch.y1, patch.x1
-        old, new = self.before[y0:y1, x0:x1], np.asarray(patch.data, dtype=np.uint32)
-        size = max(int(old.max(initial=0)), int(new.max(initial=0))) + 1
-        if size > self.areas.size:
-            self.areas = np.concatenate([self.areas, np.zeros(size - self.areas.size, np.int64)])
-        self.areas[:size] += np.bincount(new.ravel(), minlength=size)
-        self.areas[:size] -= np.bincount(old.ravel(), minlength=size)
-        self.before[y0:y1, x0:x1] = new
-
-    @property
-    def objects(self) -> int:
-        return int(np.count_nonzero(self.areas[1:]))
-
-    @property
-    def max_label(self) -> int:
-        present = np.flatnonzero(self.areas[1:])
-        return int(present[-1]) + 1 if present.size else 0
 
 
 class OpenImage:
@@ -171,7 +66,7 @@ class OpenImage:
         self.image: Any = None
         self.store: Any = None
         self.version = 0
-        self.frames: dict[int, _Frame] = {}
+        self.frames: dict[int, FrameState] = {}
         self.saved: np.ndarray | None = None  # labels read from the store, (t, y, x)
         self.error: str | None = None
         self.messages: list[str] = []
@@ -289,7 +184,7 @@ class OpenImage:
                 f"{self.n_frames} frame(s), 0 .. {self.n_frames - 1}")
         return frame
 
-    def frame(self, frame: int = 0) -> _Frame:
+    def frame(self, frame: int = 0) -> FrameState:
         """The edit session of one frame: saved labels, else the model's proposals."""
         from cellscale.label import EditSession
 
@@ -306,7 +201,7 @@ class OpenImage:
                         self.image.data[frame], keep, channel_names=self.image.channel_names,
                         pixel_size=self.image.pixel_size)
                 labels, maps = self.proposer(plane)
-            self.frames[frame] = _Frame(EditSession(labels, maps or None))
+            self.frames[frame] = FrameState(EditSession(labels, maps or None))
         return self.frames[frame]
 
     # -- state ------------------------------------------------------------------
@@ -353,7 +248,7 @@ class OpenImage:
         if op == "split":
             body["line"] = [tuple(float(v) for v in p) for p in body["line"]]
             if body.get("label") is None:
-                body["label"] = _label_under(session.labels, body["line"])
+                body["label"] = label_under(session.labels, body["line"])
         if op in ("paint", "fill") and not body.get("label"):
             body["label"] = session.new_label()
         if op == "erase" and not body.get("label"):
@@ -371,7 +266,7 @@ class OpenImage:
         return None if patch is None else self._patch_json(patch, frame)
 
     def _patch_json(self, patch: Any, frame: int, *, label: int | None = None) -> dict[str, Any]:
-        self.frames[frame].track(patch)
+        self.frames[frame].count_patch(patch)
         out = dict(patch.to_json())
         out.setdefault("shape", list(np.shape(patch.data)))
         out.update(frame=frame, **self.status(frame))
@@ -429,55 +324,6 @@ class OpenImage:
         divisions = int((lineage["parent"] > 0).sum()) if len(lineage) else 0
         return {"folder": str(folder), "frames": int(labels.shape[0]), "tracks": int(len(lineage)),
                 "divisions": divisions}
-
-
-def user_message(exc: BaseException) -> str:
-    """An error's text for the page, with advice for the server's user rather than Python's."""
-    if isinstance(exc, CellscaleError) and exc.option == "axes":
-        example = f"e.g. {', '.join(exc.choices[:3])}" if exc.choices else "e.g. tyx or cyx"
-        return (f"{exc.message}; start the server with the file's axes: cellscale label --axes "
-                f"AXES ({example}; tyx is a movie, cyx channels), or make_app(..., axes=...)")
-    return str(exc)
-
-
-def clip_region(shape: tuple[int, ...], y0: int = 0, x0: int = 0, h: int | None = None,
-                w: int | None = None) -> tuple[int, int, int, int]:
-    """``(y0, x0, y1, x1)`` of the region ``h`` x ``w`` at ``(y0, x0)``, clipped to ``shape``.
-
-    None for ``h``/``w`` reaches the edge. Raises InvalidArgumentError for a
-    region that lies outside the plane or has a negative size.
-
-    Examples
-    --------
-    >>> clip_region((100, 80), 90, 70, 50, 50)
-    (90, 70, 100, 80)
-    """
-    rows, cols = int(shape[-2]), int(shape[-1])
-    if not (0 <= y0 < rows and 0 <= x0 < cols) or (h is not None and h < 1) or \
-            (w is not None and w < 1):
-        raise InvalidArgumentError(
-            f"region y0={y0}, x0={x0}, h={h}, w={w} is outside the plane of {rows} x {cols} "
-            "pixels; y0 and x0 must lie inside it and h, w be 1 or more")
-    return (y0, x0, rows if h is None else min(rows, y0 + h), cols if w is None else min(cols, x0 + w))
-
-
-def _label_under(labels: np.ndarray, line: list[tuple[float, float]]) -> int:
-    """The object most of a drawn line crosses (the one to split)."""
-    from skimage.draw import line as draw_line
-
-    h, w = labels.shape
-    hits: list[np.ndarray] = []
-    for (y0, x0), (y1, x1) in zip(line[:-1], line[1:]):
-        rr, cc = draw_line(int(round(y0)), int(round(x0)), int(round(y1)), int(round(x1)))
-        keep = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
-        hits.append(labels[rr[keep], cc[keep]])
-    values = np.concatenate(hits) if hits else np.zeros(0, np.uint32)
-    values = values[values > 0]
-    if values.size == 0:
-        raise InvalidArgumentError("the split line crosses no object; draw it across the object "
-                                   "to cut")
-    ids, counts = np.unique(values, return_counts=True)
-    return int(ids[np.argmax(counts)])
 
 
 class Workspace:
