@@ -74,10 +74,12 @@ class OpenImage:
     # -- facts ------------------------------------------------------------------
     @property
     def n_frames(self) -> int:
+        """Frames of the movie (1 for one image, or while the image is not open)."""
         return self.image.sizes.get("t", 1) if self.image is not None else 1
 
     @property
     def plane_shape(self) -> tuple[int, int]:
+        """``(y, x)`` of one plane (the image must be open)."""
         return (self.image.sizes["y"], self.image.sizes["x"])
 
     def summary(self, index: int) -> dict[str, Any]:
@@ -258,10 +260,12 @@ class OpenImage:
         return self._patch_json(patch, frame, label=used)
 
     def undo(self, frame: int = 0) -> dict[str, Any] | None:
+        """Undo a frame's last edit: the restored block's JSON, or None when there is none."""
         patch = self.frame(frame).session.undo()
         return None if patch is None else self._patch_json(patch, frame)
 
     def redo(self, frame: int = 0) -> dict[str, Any] | None:
+        """Redo a frame's last undone edit: the block's JSON, or None when there is none."""
         patch = self.frame(frame).session.redo()
         return None if patch is None else self._patch_json(patch, frame)
 
@@ -295,6 +299,7 @@ class OpenImage:
         return {"version": self.version, "unsaved": False}
 
     def history(self) -> list[dict[str, Any]]:
+        """The saves of the labels store, oldest first (empty when nothing was saved)."""
         self.open()
         return self.store.history() if self.store.exists() else []
 
@@ -353,4 +358,5 @@ class Workspace:
         return self.images[int(image_id)]
 
     def list(self) -> list[dict[str, Any]]:
+        """What ``GET /api/images`` returns: one summary per image, by id."""
         return [im.summary(i) for i, im in enumerate(self.images)]
