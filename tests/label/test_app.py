@@ -424,3 +424,26 @@ def test_a_movie_exports_as_a_cell_tracking_challenge_result(movie_path, image_p
     assert client.post("/api/images/0/export-ctc").status_code == 200  # replaces the last one
     one = _client(image_path).post("/api/images/0/export-ctc")
     assert one.status_code == 422 and "not a movie" in one.json()["detail"]
+
+
+def test_add_cell_on_saved_labels_is_seeded_by_the_model_too(image_path, sample):
+    first = _client(image_path)
+    proposals = Mirror(first).labels
+    first.post("/api/images/0/save", json={"base_version": 0})
+    client = _client(image_path)  # loads the saved labels: no model run until add-cell
+    page = Mirror(client)
+    frame = client.app.state.workspace.images[0].frames[0]
+    assert frame.needs_maps and not frame.session.maps
+    sizes = np.bincount(proposals.ravel())
+    target = int(np.argmax(sizes[1:]) + 1)
+    from scipy import ndimage as ndi
+
+    depth = ndi.distance_transform_edt(proposals == target)
+    cy, cx = (int(v) for v in np.unravel_index(np.argmax(depth), depth.shape))  # well inside
+    page.post("edit", {"op": "delete", "label": target})
+    page.post("edit", {"op": "add_cell", "y": cy, "x": cx})
+    added = page.labels[cy, cx]
+    mask = page.labels == added
+    truth = proposals == target
+    assert (mask & truth).sum() / (mask | truth).sum() > 0.6
+    assert frame.session.edits[-1]["source"] in ("maps", "prob") and "prob" in frame.session.maps

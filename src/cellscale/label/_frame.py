@@ -50,8 +50,9 @@ class FrameState:
     of the labels as they were (one more uint32 plane per open frame).
     """
 
-    def __init__(self, session: Any) -> None:
+    def __init__(self, session: Any, *, needs_maps: bool = False) -> None:
         self.session = session
+        self.needs_maps = needs_maps  # labels from disk: the model's maps not made yet
         self.before = np.array(session.labels, dtype=np.uint32, copy=True)
         self.areas = np.bincount(self.before.ravel()).astype(np.int64)
 

@@ -193,18 +193,21 @@ class OpenImage:
         self.open()
         frame = self._check_frame(frame)
         if frame not in self.frames:
-            if self.saved is not None:
+            if self.saved is not None:  # the model's maps are made when add-cell needs them
                 labels, maps = self.saved[frame], {}
             else:
-                plane = self.image
-                if "t" in self.image.axes:
-                    keep = self.image.axes.replace("t", "")
-                    plane = type(self.image).from_array(
-                        self.image.data[frame], keep, channel_names=self.image.channel_names,
-                        pixel_size=self.image.pixel_size)
-                labels, maps = self.proposer(plane)
-            self.frames[frame] = FrameState(EditSession(labels, maps or None))
+                labels, maps = self.proposer(self._frame_image(frame))
+            self.frames[frame] = FrameState(EditSession(labels, maps or None),
+                                            needs_maps=self.saved is not None)
         return self.frames[frame]
+
+    def _frame_image(self, frame: int) -> Any:
+        """One frame of the image as an Image (axes yx or cyx), for the model."""
+        if "t" not in self.image.axes:
+            return self.image
+        return type(self.image).from_array(
+            self.image.data[frame], self.image.axes.replace("t", ""),
+            channel_names=self.image.channel_names, pixel_size=self.image.pixel_size)
 
     # -- state ------------------------------------------------------------------
     def unsaved(self) -> bool:
@@ -244,7 +247,12 @@ class OpenImage:
                 f"edit {op!r} takes {', '.join(sorted(required | optional))}"
                 + (f"; missing {', '.join(sorted(missing))}" if missing else "")
                 + (f"; unknown {', '.join(sorted(extra))}" if extra else ""))
-        session = self.frame(frame).session
+        state = self.frame(frame)
+        session = state.session
+        if op == "add_cell" and state.needs_maps:  # labels loaded from disk: no maps yet
+            _, maps = self.proposer(self._frame_image(frame))
+            session.maps = {k: np.asarray(v, dtype=np.float32) for k, v in maps.items()}
+            state.needs_maps = False
         if op in ("paint", "erase"):
             body["points"] = [tuple(float(v) for v in p) for p in body["points"]]
         if op == "split":
