@@ -447,3 +447,34 @@ def test_add_cell_on_saved_labels_is_seeded_by_the_model_too(image_path, sample)
     truth = proposals == target
     assert (mask & truth).sum() / (mask | truth).sum() > 0.6
     assert frame.session.edits[-1]["source"] in ("maps", "prob") and "prob" in frame.session.maps
+
+
+def test_channels_are_shown_one_at_a_time_or_as_a_composite(tmp_path):
+    import tifffile
+
+    image = np.zeros((2, 64, 64), np.uint16) + 10
+    image[0, :32] = 1000  # channel 0 bright at the top
+    image[1, :, :32] = 1000  # channel 1 bright on the left
+    path = tmp_path / "two.tif"
+    tifffile.imwrite(path, image, photometric="minisblack", metadata={"axes": "CYX"})
+    client = _client(path)
+    assert len(client.get("/api/images").json()[0]["channels"]) == 2
+    one = np.asarray(PILImage.open(io.BytesIO(
+        client.get("/api/images/0/plane.png", params={"channel": 1}).content)))
+    assert one.ndim == 2 and one[:, :32].mean() > 200 and one[:, 32:].mean() < 50
+    res = client.get("/api/images/0/plane.png", params={"channels": "0,1"})
+    rgb = np.asarray(PILImage.open(io.BytesIO(res.content)))
+    assert rgb.shape == (64, 64, 3)
+    # channel 0 green, channel 1 magenta: top-right is green only, bottom-left magenta only
+    np.testing.assert_array_equal(rgb[5, 60], [0, 255, 0])
+    np.testing.assert_array_equal(rgb[60, 5], [255, 0, 255])
+    np.testing.assert_array_equal(rgb[5, 5], [255, 255, 255])
+    # Which channel the nuclei model should see is not clear: the page is told how to say it.
+    res = client.get("/api/images/0/labels")
+    assert res.status_code == 422 and "cellscale label --channels" in res.json()["detail"]
+    labelled = _client(path, channels=[1]).get("/api/images/0/labels")
+    assert labelled.status_code == 200
+    for bad, words in (("0,x", "channel indices"), ("0,0,1,1", "2 or 3 channels"),
+                       ("0,5", "channel 5")):
+        res = client.get("/api/images/0/plane.png", params={"channels": bad})
+        assert res.status_code == 422 and words in res.json()["detail"], bad

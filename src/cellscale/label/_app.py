@@ -11,7 +11,8 @@ Routes (JSON unless said; ``{id}`` is the image's position on the command line):
                                                has_saved_labels, error}]
     GET  /api/images/{id}/plane.png          8-bit PNG of one plane (?channel=&frame=&lo=&hi=;
                                              a region: &y0=&x0=&h=&w=, every step-th pixel:
-                                             &step=; headers X-Lo/X-Hi: the contrast used)
+                                             &step=; headers X-Lo/X-Hi: the contrast used;
+                                             &channels=0,1[,2]: an RGB composite instead)
     GET  /api/images/{id}/labels             {version, y0, x0, h, w, shape, data (base64 uint32
                                               LE, h x w), objects, unsaved, max_label, messages}
                                              (?frame=; a region: &y0=&x0=&h=&w=)
@@ -111,18 +112,30 @@ def make_app(images: list[Path], *, model: Any = "nuclei", channels: list[str | 
     @app.get("/api/images/{image_id}/plane.png")
     def plane(image_id: str, channel: int = 0, frame: int = 0, lo: float | None = Query(None),
               hi: float | None = Query(None), y0: int = 0, x0: int = 0, h: int | None = None,
-              w: int | None = None, step: int = 1) -> Response:
+              w: int | None = None, step: int = 1, channels: str | None = None) -> Response:
+        import numpy as np
+
         from cellscale.errors import InvalidArgumentError
-        from cellscale.label._plane import clip_region, render_plane
+        from cellscale.label._plane import clip_region, render_composite, render_plane
 
         if not 1 <= step <= 1024:
             raise InvalidArgumentError(f"step must be 1 .. 1024 (every step-th pixel), got {step}")
+        try:
+            chosen = [int(c) for c in channels.split(",")] if channels else [channel]
+        except ValueError:
+            raise InvalidArgumentError(
+                f"channels is a list of channel indices such as 0,1, got {channels!r}") from None
         image = _image(image_id)
         with image.lock:
-            pixels = image.plane(frame, channel)
-        top, left, bottom, right = clip_region(pixels.shape, y0, x0, h, w)
-        pixels = pixels[top:bottom:step, left:right:step]
-        png, used_lo, used_hi = render_plane(pixels, lo=lo, hi=hi)
+            stack = np.stack([image.plane(frame, c) for c in chosen])
+        top, left, bottom, right = clip_region(stack.shape, y0, x0, h, w)
+        stack = stack[:, top:bottom:step, left:right:step]
+        pixels = stack[0]
+        if len(chosen) > 1:  # per-channel contrast from percentiles; lo and hi are the first's
+            png, (used_lo, used_hi) = render_composite(stack), (float(pixels.min()),
+                                                                float(pixels.max()))
+        else:
+            png, used_lo, used_hi = render_plane(pixels, lo=lo, hi=hi)
         return Response(png, media_type="image/png", headers={
             "X-Lo": f"{used_lo:g}", "X-Hi": f"{used_hi:g}", "Cache-Control": "no-store",
             "X-Min": f"{float(pixels.min()):g}", "X-Max": f"{float(pixels.max()):g}"})

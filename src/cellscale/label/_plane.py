@@ -13,7 +13,11 @@ import numpy as np
 
 from cellscale.errors import CellscaleError, InvalidArgumentError
 
-__all__ = ["clip_region", "encode_labels", "label_under", "render_plane", "user_message"]
+__all__ = ["clip_region", "encode_labels", "label_under", "render_composite", "render_plane",
+           "user_message"]
+
+#: Colours of a composite of 2 channels (green, magenta) and of 3 (red, green, blue).
+COMPOSITE_COLOURS = {2: ((0, 1, 0), (1, 0, 1)), 3: ((1, 0, 0), (0, 1, 0), (0, 0, 1))}
 
 
 def encode_labels(labels: np.ndarray) -> str:
@@ -54,8 +58,41 @@ def render_plane(plane: np.ndarray, *, lo: float | None = None, hi: float | None
     return out.getvalue(), float(lo), float(hi)
 
 
+def render_composite(planes: np.ndarray) -> bytes:
+    """An 8-bit RGB PNG of 2 channels (green, magenta) or 3 (red, green, blue).
+
+    Each channel's contrast runs from its 1st to its 99.8th percentile.
+
+    Parameters
+    ----------
+    planes : ndarray, shape (c, y, x), c = 2 or 3
+    """
+    from PIL import Image as PILImage
+
+    from cellscale.segment._normalise import percentile_range
+
+    stack = np.asarray(planes, dtype=np.float32)
+    if stack.ndim != 3 or stack.shape[0] not in COMPOSITE_COLOURS:
+        raise InvalidArgumentError(
+            f"a composite shows 2 or 3 channels, got {stack.shape[0] if stack.ndim == 3 else 1}")
+    rgb = np.zeros(stack.shape[1:] + (3,), np.float32)
+    for plane, colour in zip(stack, COMPOSITE_COLOURS[stack.shape[0]]):
+        lo, hi = percentile_range(plane)
+        scaled = np.clip((plane - lo) / max(hi - lo, 1e-12), 0, 1)
+        rgb += scaled[..., None] * np.asarray(colour, np.float32)
+    out = io.BytesIO()
+    PILImage.fromarray((np.clip(rgb, 0, 1) * 255).astype(np.uint8), mode="RGB").save(
+        out, format="PNG", compress_level=1)
+    return out.getvalue()
+
+
 def user_message(exc: BaseException) -> str:
     """An error's text for the page, with advice for the server's user rather than Python's."""
+    if isinstance(exc, CellscaleError) and exc.option == "channels":
+        example = ",".join(exc.choices[0].split(",")) if exc.choices else "DNA,membrane or 0,1"
+        return (f"{exc.message}; start the server with the image's channels for the model, in "
+                f"its order: cellscale label --channels CHANNELS (e.g. {example}), or "
+                "make_app(..., channels=[...])")
     if isinstance(exc, CellscaleError) and exc.option == "axes":
         example = f"e.g. {', '.join(exc.choices[:3])}" if exc.choices else "e.g. tyx or cyx"
         return (f"{exc.message}; start the server with the file's axes: cellscale label --axes "

@@ -162,12 +162,19 @@ async function fetchPlane(params) {
   return { img, lo: head("X-Lo"), hi: head("X-Hi"), min: head("X-Min"), max: head("X-Max") };
 }
 
+// The channel shown: one (its index), or "all": a composite of the image's first 2 or 3 channels.
+function planeBase() {
+  return S.channel === "all"
+    ? { channels: S.info.channels.slice(0, 3).map((_, i) => i).join(","), frame: S.frame }
+    : { channel: S.channel, frame: S.frame };
+}
+
 function windowParams() {
   return { y0: S.ly0, x0: S.lx0, h: S.lh, w: S.lw };
 }
 
 async function loadPlane(keepContrast) {
-  const base = { channel: S.channel, frame: S.frame };
+  const base = planeBase();
   if (keepContrast && S.lo !== null) { base.lo = S.lo; base.hi = S.hi; }
   let shown;
   if (!S.windowed) {
@@ -216,7 +223,7 @@ function followView() {
     S.ly0 = y0; S.lx0 = x0;
     enqueue(async () => {
       document.body.dataset.window = "loading";
-      const img = (await fetchPlane({ channel: S.channel, frame: S.frame, lo: S.lo, hi: S.hi,
+      const img = (await fetchPlane({ ...planeBase(), lo: S.lo, hi: S.hi,
                                       ...windowParams() })).img;
       await loadLabels();
       S.img = img;
@@ -241,7 +248,11 @@ async function openImage(id) {
   S.info = S.images.find((im) => im.id === id);
   const ch = $("channel");
   ch.innerHTML = "";
+  for (const c of ["contrast-lo", "contrast-hi", "contrast-auto"]) $(c).disabled = false;
   (S.info.channels || ["0"]).forEach((name, i) => ch.add(new Option(name, String(i))));
+  const n = (S.info.channels || []).length;
+  if (n === 2) ch.add(new Option("composite (green, magenta)", "all"));
+  if (n >= 3) ch.add(new Option(n === 3 ? "composite (RGB)" : "composite of the first 3 (RGB)", "all"));
   $("frame-box").hidden = !(S.info.frames > 1);
   $("export-ctc").hidden = !(S.info.frames > 1);
   $("frame").max = String((S.info.frames || 1) - 1); $("frame").value = "0";
@@ -567,7 +578,11 @@ $("conflict-cancel").addEventListener("click", () => { $("conflict").hidden = tr
 $("overlay-toggle").addEventListener("change", (ev) => { S.showLabels = ev.target.checked; draw(); });
 // Unsaved edits stay on the server (until it stops), so switching images loses nothing.
 $("image-select").addEventListener("change", (ev) => openImage(ev.target.value));
-$("channel").addEventListener("change", (ev) => { S.channel = +ev.target.value; enqueue(() => loadPlane(false)); });
+$("channel").addEventListener("change", (ev) => {
+  S.channel = ev.target.value === "all" ? "all" : +ev.target.value;
+  for (const id of ["contrast-lo", "contrast-hi", "contrast-auto"]) $(id).disabled = S.channel === "all";
+  enqueue(() => loadPlane(false));
+});
 $("frame").addEventListener("change", (ev) => changeFrame(+ev.target.value));
 for (const id of ["contrast-lo", "contrast-hi"]) {
   $(id).addEventListener("change", () => {
