@@ -478,3 +478,20 @@ def test_channels_are_shown_one_at_a_time_or_as_a_composite(tmp_path):
                        ("0,5", "channel 5")):
         res = client.get("/api/images/0/plane.png", params={"channels": bad})
         assert res.status_code == 422 and words in res.json()["detail"], bad
+
+
+def test_clients_of_one_server_share_the_session_and_its_saves(image_path):
+    client = _client(image_path)
+    page = Mirror(client)
+    seq = client.get("/api/images/0/status").json()["seq"]
+    a, b = (int(v) for v in np.unique(page.labels)[1:3])
+    assert page.post("edit", {"op": "delete", "label": a})["seq"] == seq + 1
+    assert client.post("/api/images/0/save", json={"base_version": 0}).json()["version"] == 1
+    page.post("edit", {"op": "delete", "label": b})
+    # A second tab still at version 0 saves the same session: no conflict, nothing lost.
+    res = client.post("/api/images/0/save", json={"base_version": 0})
+    assert res.status_code == 200 and res.json()["version"] == 2
+    saved, _ = LabelStore(image_path, (128, 128)).load()
+    assert a not in saved and b not in saved
+    status = client.get("/api/images/0/status").json()
+    assert status["seq"] == seq + 2 and status["version"] == 2 and status["unsaved"] is False

@@ -538,3 +538,59 @@ def test_a_large_plane_is_labelled_through_a_window_that_follows_the_view(tmp_pa
     finally:
         api.close()
         server.stop()
+
+
+def test_two_tabs_edit_and_save_the_same_labels_and_nothing_is_lost(tmp_path):
+    import tifffile
+
+    sample = simulate_nuclei(shape=(128, 128), seed=6, diameter=18.0, density=0.25)
+    path = tmp_path / "shared.tif"
+    tifffile.imwrite(path, np.asarray(sample.image.data))
+    server = Server(make_app([path]))
+    api = httpx.Client(base_url=server.url, timeout=60)
+    shots = _artifacts(clear=False)
+    try:
+        with playwright_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+            try:
+                one, two = (browser.new_page(viewport={"width": 900, "height": 700})
+                            for _ in range(2))
+                for page in (one, two):
+                    page.goto(server.url)
+                    _settle(page, ready=True)
+                labels = _server_labels(api)
+                n = len(_objects(labels))
+                first, second = _objects(labels)[:2]
+
+                # Tab one deletes an object; tab two, left alone, sees it within a few seconds.
+                one.keyboard.press("v")
+                one.mouse.click(*_screen(one, *_centre(labels, first)))
+                one.keyboard.press("Delete")
+                _settle(one, count=n - 1)
+                _wait(two, lambda: two.get_by_test_id("status-count").inner_text() == str(n - 1))
+                _wait(two, lambda: "another tab" in two.get_by_test_id("status-message").inner_text())
+                np.testing.assert_array_equal(_page_labels(two, labels.shape), _server_labels(api))
+
+                # Tab one saves; tab two deletes another object and saves too: no conflict,
+                # both edits are on disk.
+                one.keyboard.press("Control+s")
+                _wait(one, lambda: one.get_by_test_id("status-version").inner_text() == "1")
+                two.keyboard.press("v")
+                two.mouse.click(*_screen(two, *_centre(labels, second)))
+                two.keyboard.press("Delete")
+                _settle(two, count=n - 2)
+                two.keyboard.press("Control+s")
+                _wait(two, lambda: two.get_by_test_id("status-version").inner_text() == "2")
+                assert not two.get_by_test_id("conflict").is_visible()
+                saved, version = LabelStore(path, labels.shape).load()
+                assert version == 2 and first not in saved and second not in saved
+                assert not list(tmp_path.glob("shared.labels.conflict-*"))
+                # Tab one hears of it too.
+                _wait(one, lambda: one.get_by_test_id("status-count").inner_text() == str(n - 2))
+                _wait(one, lambda: one.get_by_test_id("status-version").inner_text() == "2")
+                two.screenshot(path=shots / "tabs-01-second-tab-saved.png")
+            finally:
+                browser.close()
+    finally:
+        api.close()
+        server.stop()

@@ -16,9 +16,13 @@ Routes (JSON unless said; ``{id}`` is the image's position on the command line):
     GET  /api/images/{id}/labels             {version, y0, x0, h, w, shape, data (base64 uint32
                                               LE, h x w), objects, unsaved, max_label, messages}
                                              (?frame=; a region: &y0=&x0=&h=&w=)
+    GET  /api/images/{id}/status             {objects, version, unsaved, max_label, seq, messages}
+                                             (?frame=; seq counts the changes to the labels)
     POST /api/images/{id}/edit               {op, frame?, ...args} -> the Patch's JSON + status
     POST /api/images/{id}/undo, .../redo     {frame?} -> Patch JSON + status, or null
     POST /api/images/{id}/save               {base_version, author?, force?} -> {version}
+                                             (every client of a server edits one session:
+                                             only a save from elsewhere is a conflict)
     GET  /api/images/{id}/history            [{version, author, time, edits}]
     POST /api/images/{id}/export-ctc         a movie's labels tracked and written as a Cell
                                              Tracking Challenge result, <stem>_RES/ beside it
@@ -147,6 +151,12 @@ def make_app(images: list[Path], *, model: Any = "nuclei", channels: list[str | 
         with image.lock:
             return image.labels_json(frame, (y0, x0, h, w))
 
+    @app.get("/api/images/{image_id}/status")
+    def status(image_id: str, frame: int = 0) -> dict[str, Any]:
+        image = _image(image_id)
+        with image.lock:
+            return image.status(frame)
+
     @app.post("/api/images/{image_id}/edit")
     def edit(image_id: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
         image = _image(image_id)
@@ -188,4 +198,7 @@ def make_app(images: list[Path], *, model: Any = "nuclei", channels: list[str | 
         with image.lock:
             return image.export_ctc()
 
+    from cellscale.label._learn_routes import add_learn_routes
+
+    add_learn_routes(app, space)  # uncertain tiles, background fine-tuning
     return app

@@ -70,6 +70,7 @@ class OpenImage:
         self.saved: np.ndarray | None = None  # labels read from the store, (t, y, x)
         self.error: str | None = None
         self.messages: list[str] = []
+        self.seq = 0  # changes to the labels so far (edits, undos, redos): pages resync on a jump
 
     # -- facts ------------------------------------------------------------------
     @property
@@ -215,11 +216,16 @@ class OpenImage:
         return any(f.session.edits for f in self.frames.values())
 
     def status(self, frame: int = 0) -> dict[str, Any]:
-        """Object count of a frame, version, unsaved changes and messages for the page."""
+        """Object count of a frame, version, unsaved changes, change count and messages.
+
+        ``seq`` counts the changes to the labels (every frame); a page that
+        sees it move by more than its own edit knows another tab or client
+        edited the same labels, and reloads them.
+        """
         state = self.frame(frame)
         messages, self.messages = self.messages, []
         return {"objects": state.objects, "version": self.version, "unsaved": self.unsaved(),
-                "max_label": state.max_label, "messages": messages}
+                "max_label": state.max_label, "seq": self.seq, "messages": messages}
 
     def labels_json(self, frame: int = 0, region: tuple[int, int, int | None, int | None] = (
             0, 0, None, None)) -> dict[str, Any]:
@@ -279,6 +285,7 @@ class OpenImage:
 
     def _patch_json(self, patch: Any, frame: int, *, label: int | None = None) -> dict[str, Any]:
         self.frames[frame].count_patch(patch)
+        self.seq += 1
         out = dict(patch.to_json())
         out.setdefault("shape", list(np.shape(patch.data)))
         out.update(frame=frame, **self.status(frame))
@@ -290,9 +297,17 @@ class OpenImage:
     def save(self, *, base_version: int, author: str | None, force: bool = False) -> dict[str, Any]:
         """Save every frame's labels as the next version; raises LabelConflictError on a race.
 
-        Frames never opened keep their saved labels, or get the model's proposals.
+        Every page and client of this server edits the same session, so a
+        ``base_version`` older than the session's own (another tab saved the
+        same session since) is no conflict: the session's version is the base.
+        A conflict is a save by another server or program since the session's
+        version; nothing is written then, unless ``force`` (theirs is kept as a
+        conflict copy). Frames never opened keep their saved labels, or get the
+        model's proposals.
         """
         self.open()
+        if int(base_version) <= self.version:
+            base_version = self.version
         planes = [self.frame(t).session.labels for t in range(self.n_frames)]
         labels = planes[0] if "t" not in self.image.axes else np.stack(planes)
         edits = [dict(e, frame=t) if "t" in self.image.axes else e

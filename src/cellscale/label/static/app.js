@@ -11,12 +11,13 @@ const FILL_ALPHA = 90, PICKED_ALPHA = 150;
 // Planes larger than WINDOW pixels along y or x are labelled through a window of that side
 // (?window=N overrides it), over an overview subsampled to about OVERVIEW_SIDE pixels.
 const WINDOW = 3072, OVERVIEW_SIDE = 2048;
+const POLL_MS = 2000;  // how often an idle page checks for changes made elsewhere
 
 const S = {
   images: [], id: null, info: null, frame: 0, channel: 0, lo: null, hi: null,
   labels: null, h: 0, w: 0, ly0: 0, lx0: 0, lh: 0, lw: 0, windowed: false, overview: null,
   winSize: parseInt(new URLSearchParams(location.search).get("window"), 10) || WINDOW,
-  version: 0, unsaved: false, objects: 0, maxLabel: 0,
+  version: 0, seq: 0, unsaved: false, objects: 0, maxLabel: 0,
   selected: 0, tool: "select", brush: 4, showLabels: true,
   scale: 1, ox: 0, oy: 0, img: null, overlay: null, overlayCtx: null, overlayData: null,
   stroke: null, mergeFirst: 0, pan: null, space: false, mouse: null,
@@ -137,6 +138,9 @@ function applyStatus(st) {
 
 function applyPatch(p) {
   if (!p) return false;
+  const ours = p.seq === S.seq + 1;  // else another tab or client changed the labels meanwhile
+  S.seq = p.seq;
+  if (!ours) resync();
   const data = decode(p.data);
   // Only the part inside the window the page holds (the server has the rest).
   const y0 = Math.max(p.y0, S.ly0), y1 = Math.min(p.y0 + p.h, S.ly0 + S.lh);
@@ -197,7 +201,7 @@ async function loadPlane(keepContrast) {
 async function loadLabels() {
   const q = new URLSearchParams({ frame: S.frame, ...(S.windowed ? windowParams() : {}) });
   const j = await (await request(`${api("/labels")}?${q}`)).json();
-  S.ly0 = j.y0; S.lx0 = j.x0; S.lh = j.h; S.lw = j.w;
+  S.ly0 = j.y0; S.lx0 = j.x0; S.lh = j.h; S.lw = j.w; S.seq = j.seq;
   S.labels = decode(j.data);
   S.overlay = document.createElement("canvas");
   S.overlay.width = S.lw; S.overlay.height = S.lh;
@@ -207,6 +211,27 @@ async function loadLabels() {
   $("status-selected").textContent = S.selected ? String(S.selected) : "none";
   applyStatus(j);
 }
+
+// Every page of this server edits one copy of the labels. When they change elsewhere (another
+// tab, another client), the page reloads them and says so; it also looks every few seconds.
+function resync() {
+  enqueue(async () => {
+    await loadLabels();
+    draw();
+    message("the labels were changed in another tab or by another client: reloaded", "info");
+  });
+}
+
+async function poll() {
+  if (!S.labels || S.busy || document.hidden || S.id === null) return;
+  try {
+    const st = await (await request(`${api("/status")}?frame=${S.frame}`)).json();
+    if (S.busy > 0 || !S.labels) return;  // an edit went out meanwhile: its answer tells
+    if (st.seq !== S.seq) resync();
+    else applyStatus(st);
+  } catch (err) { /* the next look tries again */ }
+}
+setInterval(poll, POLL_MS);
 
 // Large planes: move the window to the view when the view has left it (after pan or zoom).
 let windowTimer = null;
