@@ -21,14 +21,17 @@ const S = {
   selected: 0, tool: "select", brush: 4, showLabels: true,
   scale: 1, ox: 0, oy: 0, img: null, overlay: null, overlayCtx: null, overlayData: null,
   stroke: null, mergeFirst: 0, pan: null, space: false, mouse: null,
-  queue: Promise.resolve(), busy: 0,
+  queue: Promise.resolve(), busy: 0, pending: 0,
 };
 
 // ---- talking to the server ---------------------------------------------------------------
 function api(path) { return `/api/images/${S.id}${path}`; }
 
+// body[data-busy]: requests in flight plus queued work not finished (the tests wait for 0).
+function showBusy() { document.body.dataset.busy = String(S.busy + S.pending); }
+
 async function request(url, options = {}) {
-  S.busy += 1; document.body.dataset.busy = String(S.busy);
+  S.busy += 1; showBusy();
   try {
     const res = await fetch(url, options);
     if (!res.ok) {
@@ -40,7 +43,7 @@ async function request(url, options = {}) {
     }
     return res;
   } finally {
-    S.busy -= 1; document.body.dataset.busy = String(S.busy);
+    S.busy -= 1; showBusy();
   }
 }
 
@@ -52,7 +55,9 @@ async function postJSON(path, body) {
 
 // Requests that change the labels run one after another, in the order the user made them.
 function enqueue(work) {
-  S.queue = S.queue.then(work).catch((err) => message(err.message, "error"));
+  S.pending += 1; showBusy();
+  S.queue = S.queue.then(work).catch((err) => message(err.message, "error"))
+    .finally(() => { S.pending -= 1; showBusy(); });
   return S.queue;
 }
 
@@ -223,10 +228,10 @@ function resync() {
 }
 
 async function poll() {
-  if (!S.labels || S.busy || document.hidden || S.id === null) return;
+  if (!S.labels || S.busy || S.pending || document.hidden || S.id === null) return;
   try {
     const st = await (await request(`${api("/status")}?frame=${S.frame}`)).json();
-    if (S.busy > 0 || !S.labels) return;  // an edit went out meanwhile: its answer tells
+    if (S.busy || S.pending || !S.labels) return;  // an edit went out meanwhile: its answer tells
     if (st.seq !== S.seq) resync();
     else applyStatus(st);
   } catch (err) { /* the next look tries again */ }
