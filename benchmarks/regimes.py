@@ -79,9 +79,16 @@ OTHER_DIAMETERS = (16.0, 48.0)
 #: train_seg's learning rate warms up over the first 10 epochs, so 8-step epochs
 #: would spend the whole run warming up.
 CELLPOSE_TRAIN_ARGS = ("--nimg-per-epoch", "8", "--batch-size", "8", "--size-seconds", "150")
+#: StarDist for nuclei of 6-150 px at native scale: grid (4, 4) puts the U-Net at a quarter of
+#: the resolution (16x fewer pixels per step, a field of view that spans ~150 px nuclei, as
+#: StarDist's docs advise for large objects), 256² patches hold whole large nuclei, 32 rays
+#: (the default) keep the targets and the NMS cheap.
+STARDIST_TRAIN_ARGS = ("--n-rays", "32", "--grid", "4", "4", "--patch", "256", "--batch-size", "4",
+                       "--steps-per-epoch", "50", "--threshold-images", "4")
+STARDIST_MODEL = RESULTS / "peers" / "stardist_generalist"
 #: Option key of the regime drawn like the generalist training data.
 MIX = "generalist_options"
-METHODS = ("auto", "true", "classical", "cellpose3-true", "cellpose3-size")
+METHODS = ("auto", "true", "classical", "cellpose3-true", "cellpose3-size", "stardist", "stardist-true")
 
 
 @dataclass(frozen=True)
@@ -288,6 +295,39 @@ def run_cellpose(py: Path, model_dir: Path, folder: Path, pred: Path, mode: str,
     return result
 
 
+def run_stardist(py: Path, model_dir: Path, folder: Path, pred: Path, mode: str,
+                 threads: int | None) -> dict:
+    """StarDist on a set folder in its venv (``--once``): at the image's own scale (``native``)
+    or rescaled so the true diameter becomes the training median (``true``).
+
+    Predictions of the same trained model on the same folder are reused.
+    """
+    info = json.loads((model_dir / "train_info.json").read_text())
+    done = pred / "result.json"
+    if done.is_file():
+        old = json.loads(done.read_text())
+        same = {k: old.get("train_info", {}).get(k) for k in ("model_dir", "train_wall_s")} == \
+            {k: info.get(k) for k in ("model_dir", "train_wall_s")}
+        if same and old.get("set") == str(folder) and "process_wall_s" in old:
+            log(f"  reusing StarDist predictions in {pred}")
+            return old
+    shutil.rmtree(pred, ignore_errors=True)
+    cmd = [str(py), str(HERE / "peers" / "stardist_runner.py"), "predict", str(model_dir),
+           str(folder), str(pred), "--diameter", mode, "--once"]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
+                          env={**os.environ, "PYTHONWARNINGS": "ignore", "TF_CPP_MIN_LOG_LEVEL": "2",
+                               **({"OMP_NUM_THREADS": str(threads)} if threads else {})})
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0 or not done.is_file():
+        return {"error": "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-6:])}
+    result = {**json.loads(done.read_text()), "process_wall_s": wall, "set": str(folder)}
+    done.write_text(json.dumps(result, indent=2))
+    return result
+
+
 def score(folder: Path, pred: Path, names: list[str], prefix: str = "") -> dict:
     """F1@0.5 and mean AP pooled over a set's images."""
     total = aggregate(
@@ -299,18 +339,26 @@ def score(folder: Path, pred: Path, names: list[str], prefix: str = "") -> dict:
 
 
 # --------------------------------------------------------------------------- training
-def train_cellpose(py: Path, train_dir: Path, minutes: float, out: Path, threads: int) -> None:
-    """Export make_data's ``train/`` folder to the runner layout and train Cellpose 3 on it.
+def export_train_set(train_dirs: list[Path]) -> Path:
+    """Export make_data ``train/`` folders (saved samples) to one set folder in the runner layout.
 
-    The export (format conversion) is outside the budget; the runner's budget
-    covers flow targets, SGD and the size model.
+    The export (format conversion) is outside the peers' budgets. One folder
+    keeps the name the Cellpose run used (``train_cellpose_N_DIGEST``).
     """
-    samples = sorted(p for p in train_dir.iterdir() if (p / "params.json").is_file())
-    if not samples:
-        raise SystemExit(f"{train_dir} holds no saved samples (folders with params.json); "
-                         "make them with training/make_data.py")
+    samples = []
+    for train_dir in train_dirs:
+        found = sorted(p for p in train_dir.iterdir() if (p / "params.json").is_file())
+        if not found:
+            raise SystemExit(f"{train_dir} holds no saved samples (folders with params.json); "
+                             "make them with training/make_data.py")
+        samples += found
+    names = [p.name for p in samples]
+    if len(set(names)) != len(names):
+        raise SystemExit(f"{' '.join(map(str, train_dirs))}: two samples share a folder name; "
+                         "pass training folders whose sample names differ")
     digest = hashlib.sha1("\n".join(str(p) for p in samples).encode()).hexdigest()[:8]
-    set_dir = RESULTS / "data" / f"train_cellpose_{len(samples)}_{digest}"
+    kind = "cellpose" if len(train_dirs) == 1 else "peers"
+    set_dir = RESULTS / "data" / f"train_{kind}_{len(samples)}_{digest}"
     if not (set_dir / "done.json").is_file():
         log(f"exporting {len(samples)} training samples to {set_dir}")
         for sub in ("images", "labels"):
@@ -323,7 +371,16 @@ def train_cellpose(py: Path, train_dir: Path, minutes: float, out: Path, threads
             tifffile.imwrite(set_dir / "images" / f"{p.name}.tif", np.asarray(s.image.data))
             tifffile.imwrite(set_dir / "labels" / f"{p.name}.tif",
                              np.asarray(labels).astype(np.uint32), compression="zlib")
-        (set_dir / "done.json").write_text(json.dumps({"from": str(train_dir)}))
+        (set_dir / "done.json").write_text(json.dumps({"from": [str(d) for d in train_dirs]}))
+    return set_dir
+
+
+def train_cellpose(py: Path, train_dir: Path, minutes: float, out: Path, threads: int) -> None:
+    """Export make_data's ``train/`` folder to the runner layout and train Cellpose 3 on it.
+
+    The runner's budget covers flow targets, SGD and the size model.
+    """
+    set_dir = export_train_set([train_dir])
     shutil.rmtree(out, ignore_errors=True)
     cmd = [str(py), str(HERE / "peers" / "cellpose3_runner.py"), "train", str(set_dir), str(out),
            "--minutes", str(minutes), "--rescale", "--size-model", "--threads", str(threads),
@@ -334,6 +391,25 @@ def train_cellpose(py: Path, train_dir: Path, minutes: float, out: Path, threads
     info_path = out / "train_info.json"
     info = json.loads(info_path.read_text())
     info["train_data"] = str(train_dir)
+    info_path.write_text(json.dumps(info, indent=2))
+
+
+def train_stardist(py: Path, train_dirs: list[Path], minutes: float, out: Path, threads: int) -> None:
+    """Train StarDist 2D from scratch on make_data ``train/`` folders (one set, the runner layout).
+
+    The runner's budget covers patch sampling, SGD and ``optimize_thresholds``;
+    ``STARDIST_TRAIN_ARGS`` holds the settings for large nuclei.
+    """
+    set_dir = export_train_set(train_dirs)
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [str(py), str(HERE / "peers" / "stardist_runner.py"), "train", str(set_dir), str(out),
+           "--minutes", str(minutes), "--threads", str(threads), *STARDIST_TRAIN_ARGS]
+    log(" ".join(cmd))
+    subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": str(threads),
+                                         "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"})
+    info_path = out / "train_info.json"
+    info = json.loads(info_path.read_text())
+    info["train_data"] = [str(d) for d in train_dirs]
     info_path.write_text(json.dumps(info, indent=2))
 
 
@@ -468,7 +544,7 @@ def main() -> None:
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     p.add_argument("--peers-dir", type=Path, default=Path(os.environ.get("CELLSCALE_PEERS", "/work/peers")))
     p.add_argument("--cellpose-model", type=Path, default=CELLPOSE_MODEL)
-    p.add_argument("--threads", type=int, default=1, help="Cellpose's torch threads")
+    p.add_argument("--threads", type=int, default=1, help="Cellpose's torch / StarDist's TensorFlow threads")
     p.add_argument("--cellpose-images", type=int, default=3,
                    help="Cellpose on each regime's first K images only (it is ~100x slower)")
     p.add_argument("--cellpose", choices=("run", "reuse"), default="run",
@@ -476,6 +552,9 @@ def main() -> None:
                         "(groups without cached predictions are reported as not run)")
     p.add_argument("--train-cellpose", type=Path, default=None,
                    help="train Cellpose 3 on this make_data.py train/ folder, then stop")
+    p.add_argument("--train-stardist", type=Path, nargs="+", default=None, metavar="TRAIN_DIR",
+                   help="train StarDist 2D from scratch on these make_data.py train/ folders, then stop")
+    p.add_argument("--stardist-model", type=Path, default=STARDIST_MODEL)
     p.add_argument("--peer-train-minutes", type=float, default=35.0)
     p.add_argument("--throughput", action="store_true", help="also time the whole command on 2048²")
     p.add_argument("--only-throughput", action="store_true", help="the 2048² timings without the regimes")
@@ -491,6 +570,14 @@ def main() -> None:
         return
     py = args.peers_dir / "cellpose3" / "bin" / "python"
     py = py if py.is_file() else None
+    sd_py = args.peers_dir / "stardist" / "bin" / "python"
+    sd_py = sd_py if sd_py.is_file() else None
+    if args.train_stardist:
+        if sd_py is None:
+            raise SystemExit(f"no StarDist venv at {args.peers_dir / 'stardist'} (see benchmarks/README.md)")
+        train_stardist(sd_py, args.train_stardist, args.peer_train_minutes, args.stardist_model,
+                       args.threads)
+        return
     if args.train_cellpose:
         if py is None:
             raise SystemExit(f"no Cellpose venv at {args.peers_dir / 'cellpose3'} (see benchmarks/README.md)")
@@ -533,7 +620,7 @@ def main() -> None:
                     "build_s": round(time.perf_counter() - t0, 1), "scores": {}, "per_image": {}})
         sets[regime.slug] = folder
         for m in methods:
-            if m.startswith("cellpose3"):
+            if m.startswith(("cellpose3", "stardist")):
                 continue
             pred = RESULTS / "predictions" / "regimes" / (args.label or "_") / regime.slug / m
             row["per_image"][m] = run_cellscale(m, args.model, folder, pred)
@@ -579,6 +666,36 @@ def main() -> None:
             for m in methods:
                 if m.startswith("cellpose3") and "scores" in row:
                     row["scores"][m] = {"skipped": "no model"}
+    sd_ready = sd_py is not None and (args.stardist_model / "train_info.json").is_file()
+    stardist_runs = {}
+    for m in [m for m in methods if m.startswith("stardist")]:
+        groups = {}
+        for row in rows:
+            if "scores" in row:
+                groups.setdefault(row["group"], {})[Regime(row["group"], row["name"]).slug] = \
+                    Path(row["set"])
+        for group, members in groups.items():
+            if not sd_ready:
+                r = {"skipped": "no model"}
+            else:
+                union = union_set(members, DATA)  # one StarDist process per group
+                pred = RESULTS / "predictions" / "regimes" / f"{union.name}_{m}"
+                log(f"  {m} on {group} ({len(members)} regimes, {union.name})")
+                r = run_stardist(sd_py, args.stardist_model, union, pred,
+                                 "true" if m == "stardist-true" else "native", args.threads)
+                stardist_runs[f"{m}/{group}"] = {k: v for k, v in r.items() if k != "train_info"}
+                if "error" in r:
+                    notes.append(f"{m} on {group} failed: {r['error'].splitlines()[-1]}")
+            for row in rows:
+                slug = Regime(row["group"], row["name"]).slug
+                if slug not in members:
+                    continue
+                if "error" in r or "skipped" in r:
+                    row["scores"][m] = {k: r[k] for k in ("error", "skipped") if k in r}
+                    continue
+                row["scores"][m] = score(Path(row["set"]), pred, row["names"], prefix=f"{slug}__")
+                row["per_image"][m] = [x for x in r["per_image"] if x["name"].startswith(f"{slug}__")]
+                log(f"  {row['group']:10s} {row['name']:22s} {m} {row['scores'][m]['f1']:.3f}")
     whole = None
     if args.throughput:
         # Both at their runtimes' default threads (onnxruntime's and torch's: the machine's cores).
@@ -611,15 +728,20 @@ def main() -> None:
         card = model_info(args.model).model_dump(mode="json")
     except Exception as exc:  # noqa: BLE001 - a missing card does not stop the report
         card = {"error": str(exc)}
+    sd_info = None
+    if sd_ready:
+        sd_info = json.loads((args.stardist_model / "train_info.json").read_text())
     cp_info = None
     if cp_ready:
         cp_info = json.loads((args.cellpose_model / "train_info.json").read_text())
     payload = {
         "benchmark": "regimes", "label": args.label, "model": args.model,
         "model_card": {k: card.get(k) for k in ("name", "version", "sha256", "training", "error")},
-        "cellpose3_training": cp_info, "methods": methods, "images_per_regime": args.images,
+        "cellpose3_training": cp_info, "stardist_training": sd_info, "methods": methods,
+        "images_per_regime": args.images,
         "seed0": SEED0, "simulator_digest": simulator_digest(), "density": DENSITY, "other_diameters": OTHER_DIAMETERS,
         "metric_definition": DEFINITION, "rows": rows, "summary": worst, "cellpose_runs": cellpose_runs,
+        "stardist_runs": stardist_runs,
         "throughput": whole, "notes": notes, "table": report,
         "regimes": [asdict(r) for r in regimes],
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),

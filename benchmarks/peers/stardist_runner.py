@@ -3,7 +3,8 @@
 Usage::
 
     python stardist_runner.py train SET_DIR MODEL_DIR --minutes 15 [--steps N --patch 256 --batch-size 4]
-    python stardist_runner.py predict MODEL_DIR SET_DIR OUT_DIR
+        [--n-rays 32 --grid 2 2] [--threads T]
+    python stardist_runner.py predict MODEL_DIR SET_DIR OUT_DIR [--diameter native|true] [--once] [--threads T]
 
 Images are normalised per channel to the 1st-99.8th percentile
 (``csbdeep.utils.normalize``, the StarDist convention); one or two input
@@ -12,7 +13,14 @@ channels (``n_channel_in`` follows the data). 10 % of the training images
 training patches get random flips, 90-degree rotations and intensity scaling.
 The wall-time budget covers everything: a Keras callback stops the SGD when
 the budget minus a reserve for ``optimize_thresholds`` (probability / NMS
-thresholds tuned on up to 8 validation images) is spent.
+thresholds tuned on up to 8 validation images) is spent. ``--threads`` fixes TensorFlow's intra- and inter-op threads.
+
+Prediction at ``--diameter native`` runs on the image as it is; ``true``
+rescales each image (``predict_instances(scale=...)``) so that its true median
+diameter (``SET_DIR/diameters.json``) becomes the median diameter of the
+training images (recorded in ``train_info.json``), the way Cellpose is given
+the true diameter. ``--once`` times only ``predict_instances`` (no separate
+network pass).
 """
 
 from __future__ import annotations
@@ -29,6 +37,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from runner_io import Clock, read_set, write_json, write_labels
 
 NAME = "sd_scratch"
+
+
+def _threads(n: int | None) -> None:
+    """Fix TensorFlow's thread pools (must run before TensorFlow executes anything)."""
+    if n:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(n)
+
+
+def _median_diameter(labels: np.ndarray) -> float:
+    """Median equivalent-disc diameter of the objects (Cellpose's definition)."""
+    counts = np.bincount(labels.ravel())[1:]
+    counts = counts[counts > 0]
+    return float(np.median(2 * np.sqrt(counts / np.pi))) if counts.size else 0.0
 
 
 def _prepare(image: np.ndarray) -> np.ndarray:
@@ -55,6 +79,7 @@ def train(args: argparse.Namespace) -> None:
     import tensorflow as tf
     from stardist.models import Config2D, StarDist2D
 
+    _threads(args.threads)
     t_start = time.perf_counter()
     np.random.seed(0)
     keras.utils.set_random_seed(0)
@@ -66,7 +91,7 @@ def train(args: argparse.Namespace) -> None:
     val, trn = order[:n_val], order[n_val:] if len(X) > 1 else order
     n_channel = 1 if X[0].ndim == 2 else X[0].shape[-1]
     conf = Config2D(
-        n_rays=32, grid=(2, 2), n_channel_in=n_channel, train_patch_size=(args.patch, args.patch),
+        n_rays=args.n_rays, grid=tuple(args.grid), n_channel_in=n_channel, train_patch_size=(args.patch, args.patch),
         train_batch_size=args.batch_size, train_epochs=args.epochs,
         train_steps_per_epoch=args.steps_per_epoch, use_gpu=False, train_tensorboard=False,
     )
@@ -78,6 +103,9 @@ def train(args: argparse.Namespace) -> None:
     class Budget(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
             steps["n"] += 1
+            if steps["n"] % args.log_every == 0:
+                print(f"step {steps['n']} at {time.perf_counter() - t_start:.0f} s, "
+                      f"loss {(logs or {}).get('loss', float('nan')):.4f}", flush=True)
             if args.steps is not None:
                 if steps["n"] >= args.steps:
                     self.model.stop_training = True
@@ -97,7 +125,11 @@ def train(args: argparse.Namespace) -> None:
     info = {
         "method": "stardist", "model_dir": str((out / NAME).resolve()),
         "n_train_images": len(trn), "n_val_images": len(val), "optimiser_steps": steps["n"],
-        "patch": args.patch, "batch_size": args.batch_size, "n_rays": 32, "grid": [2, 2],
+        "patch": args.patch, "batch_size": args.batch_size, "n_rays": args.n_rays,
+        "grid": list(args.grid), "median_train_diameter": float(np.median(
+            [_median_diameter(Y[i]) for i in trn])),
+        "tf_threads": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+                       "inter_op": tf.config.threading.get_inter_op_parallelism_threads()},
         "n_channel_in": n_channel, "budget_minutes": args.minutes, "sgd_wall_s": t_sgd,
         "train_wall_s": wall, "thresholds": {k: float(v) for k, v in thresholds.items()},
         "versions": {"stardist": stardist.__version__, "tensorflow": tf.__version__},
@@ -111,30 +143,46 @@ def predict(args: argparse.Namespace) -> None:
     import tensorflow as tf
     from stardist.models import StarDist2D
 
+    _threads(args.threads)
     info = json.loads((Path(args.model_dir) / "train_info.json").read_text())
     model = StarDist2D(None, name=NAME, basedir=str(Path(args.model_dir)))
     names, images, _ = read_set(args.set_dir, labels=False)
     out = Path(args.out_dir)
     per_image = []
+    scales = {name: 1.0 for name in names}
+    if args.diameter == "true":
+        path = Path(args.set_dir) / "diameters.json"
+        if not path.is_file():
+            raise SystemExit(f"--diameter true needs {path} (image name -> true median diameter, px); "
+                             "write it, or use --diameter native")
+        target = info.get("median_train_diameter")
+        if not target:
+            raise SystemExit(f"{args.model_dir}/train_info.json has no median_train_diameter (a model "
+                             "trained by an older runner); retrain it, or use --diameter native")
+        true_d = json.loads(path.read_text())
+        scales = {name: float(target) / float(true_d[name]) for name in names}
     model.predict_instances(_prepare(images[0]))  # warm-up (graph tracing), not timed
     for i, (name, image) in enumerate(zip(names, images)):
         clock = Clock()
         with clock("normalise"):
             x = _prepare(image)
-        for full in (False, True) if i % 2 == 0 else (True, False):  # alternate the order
+        kw = {} if scales[name] == 1.0 else {"scale": scales[name]}
+        passes = (True,) if args.once else (False, True) if i % 2 == 0 else (True, False)
+        for full in passes:  # alternate the order
             with clock("instances" if full else "network"):
-                result = model.predict_instances(x) if full else model.predict(x)
+                result = model.predict_instances(x, **kw) if full else model.predict(x)
             if full:
                 labels = result[0]
         write_labels(out, name, labels)
         t = clock.times
-        per_image.append({
-            "name": name, "shape": list(image.shape[-2:]), "normalise_s": t["normalise"],
-            "network_s": t["network"], "postprocess_s": max(0.0, t["instances"] - t["network"]),
-            "total_s": t["normalise"] + t["instances"],
-        })
+        row = {"name": name, "shape": list(image.shape[-2:]), "scale": scales[name],
+               "normalise_s": t["normalise"], "total_s": t["normalise"] + t["instances"]}
+        if not args.once:
+            row.update(network_s=t["network"], postprocess_s=max(0.0, t["instances"] - t["network"]))
+        per_image.append(row)
     write_json(out / "result.json", {
-        "method": "stardist", "model": info["model_dir"], "per_image": per_image,
+        "method": "stardist", "model": info["model_dir"], "diameter": args.diameter,
+        "per_image": per_image,
         "timing_note": "network = model.predict; postprocess = predict_instances - predict "
                        "(NMS of star-convex polygons), clipped at 0; the two calls alternate order from "
                        "image to image; normalise = percentile normalisation",
@@ -161,10 +209,17 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--threshold-images", type=int, default=8)
     p.add_argument("--nms", type=float, nargs="+", default=[0.3, 0.4, 0.5])
+    p.add_argument("--n-rays", type=int, default=32)
+    p.add_argument("--grid", type=int, nargs=2, default=[2, 2])
+    p.add_argument("--log-every", type=int, default=10, help="print the loss every N steps")
+    p.add_argument("--threads", type=int, default=None, help="TensorFlow intra/inter-op threads")
     p = sub.add_parser("predict")
     p.add_argument("model_dir")
     p.add_argument("set_dir")
     p.add_argument("out_dir")
+    p.add_argument("--diameter", choices=("native", "true"), default="native")
+    p.add_argument("--once", action="store_true", help="time predict_instances only")
+    p.add_argument("--threads", type=int, default=None, help="TensorFlow intra/inter-op threads")
     args = parser.parse_args()
     train(args) if args.command == "train" else predict(args)
 
