@@ -594,3 +594,38 @@ def test_two_tabs_edit_and_save_the_same_labels_and_nothing_is_lost(tmp_path):
     finally:
         api.close()
         server.stop()
+
+
+def test_a_stroke_that_leaves_the_image_is_kept_on_it(tmp_path):
+    import tifffile
+
+    sample = simulate_nuclei(shape=(96, 96), seed=7, diameter=16.0, density=0.2)
+    path = tmp_path / "edge.tif"
+    tifffile.imwrite(path, np.asarray(sample.image.data))
+    server = Server(make_app([path]))
+    api = httpx.Client(base_url=server.url, timeout=60)
+    try:
+        with playwright_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 800, "height": 600})
+                page.goto(server.url)
+                _settle(page, ready=True)
+                before = _server_labels(api)
+                page.keyboard.press("b")
+                # From inside the image, out past its right edge and far beyond the canvas.
+                (y0, x0), (y1, x1) = [48.0, 80.0], [48.0, 400.0]
+                page.mouse.move(*_screen(page, y0, x0))
+                page.mouse.down()
+                page.mouse.move(*_screen(page, y1, x1), steps=8)
+                page.mouse.up()
+                _settle(page)
+                after = _server_labels(api)
+                assert "outside" not in page.get_by_test_id("status-message").inner_text()
+                changed = after != before
+                assert changed[48, 80] and changed[48, 95]  # painted up to the edge
+            finally:
+                browser.close()
+    finally:
+        api.close()
+        server.stop()

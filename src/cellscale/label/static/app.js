@@ -532,7 +532,12 @@ window.addEventListener("mousemove", (ev) => {
   if (S.labels && inside(y, x)) {
     $("status-position").textContent = `y ${Math.round(y)}, x ${Math.round(x)}, label ${labelAt(y, x)}`;
   }
-  if (S.stroke) S.stroke.points.push([y, x]);
+  if (S.stroke) {
+    // Kept on the image (the server refuses points outside it); thinned to half a pixel.
+    const p = [Math.max(0, Math.min(S.h - 1, y)), Math.max(0, Math.min(S.w - 1, x))];
+    const last = S.stroke.points[S.stroke.points.length - 1];
+    if (Math.hypot(p[0] - last[0], p[1] - last[1]) >= 0.5) S.stroke.points.push(p);
+  }
   draw();
 });
 
