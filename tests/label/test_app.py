@@ -303,6 +303,10 @@ def test_cli_prints_the_address_and_serves(image_path, monkeypatch, capsys):
     assert f"http://localhost:{port}/" in out and f"ssh -L {port}:localhost:{port}" in out
     client = TestClient(served["app"])
     assert json.loads(client.get("/api/images").text)[0]["name"] == "nuclei.tif"
+    with pytest.raises(SystemExit):
+        main(["label", str(image_path), "--port", str(port), "--host", "0.0.0.0"])
+    captured = capsys.readouterr()
+    assert served["host"] == "0.0.0.0" and "no login" in captured.err and "ssh -L" not in captured.out
 
 
 @pytest.fixture

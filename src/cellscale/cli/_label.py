@@ -89,6 +89,10 @@ def label(
     if host in ("127.0.0.1", "localhost", "::1"):
         typer.echo(f"On a remote server, forward the port from your computer first: "
                    f"ssh -L {port}:localhost:{port} USER@SERVER, then open http://localhost:{port}/")
+    else:
+        typer.echo(f"warning: listening on {host}: anyone who can reach this address can see the "
+                   "images and edit and save their labels (there is no login); the default "
+                   "--host 127.0.0.1 with ssh -L is safer", err=True)
     _serve(app, host, port)
 
 
