@@ -26,8 +26,11 @@ the same model given each image's true diameter (median equivalent-disc
 diameter of its true objects, Cellpose's definition), the classical
 pipeline, and Cellpose 3 trained from scratch on the same training data
 (``benchmarks/peers/cellpose3_runner.py``, Cellpose's rescaling recipe) given
-the true diameter or its own size model's estimate. Accuracy: F1@0.5 and mean
-AP@0.5:0.95 from :mod:`cellscale.metrics`, pooled over a regime's images.
+the true diameter or its own size model's estimate, and StarDist 2D trained
+from scratch (``benchmarks/peers/stardist_runner.py``; it has no size model:
+``stardist`` runs at the image's own scale, ``stardist-true`` rescales each
+image so its true diameter becomes the training images' median). Accuracy:
+F1@0.5 and mean AP@0.5:0.95 from :mod:`cellscale.metrics`, pooled over a regime's images.
 ``--throughput`` adds the whole ``cellscale segment`` command on a 2048²
 image (``segmentation.py``'s figure) and Cellpose's process on the same image.
 
@@ -36,10 +39,11 @@ Prints a markdown table and writes ``benchmarks/results/regimes[_LABEL].json``.
 Usage::
 
     python benchmarks/regimes.py [--quick] [--images 3] [--groups diameter camera]
-        [--model nuclei] [--methods auto true classical cellpose3-true cellpose3-size]
+        [--model nuclei] [--methods auto true classical cellpose3-true cellpose3-size stardist stardist-true]
         [--cellpose-model DIR] [--cellpose-images K] [--cellpose run|reuse] [--threads T]
         [--throughput | --only-throughput] [--label before]
     python benchmarks/regimes.py --train-cellpose TRAIN_DIR [--peer-train-minutes 35]
+    python benchmarks/regimes.py --train-stardist TRAIN_DIR [TRAIN_DIR ...] [--peer-train-minutes 40]
     python benchmarks/regimes.py --compare results/regimes_before.json results/regimes_after.json
         [results/regimes_cellpose_true.json ...]
 """
@@ -696,6 +700,14 @@ def main() -> None:
                 row["scores"][m] = score(Path(row["set"]), pred, row["names"], prefix=f"{slug}__")
                 row["per_image"][m] = [x for x in r["per_image"] if x["name"].startswith(f"{slug}__")]
                 log(f"  {row['group']:10s} {row['name']:22s} {m} {row['scores'][m]['f1']:.3f}")
+    for m in [m for m in methods if m.startswith("stardist")]:
+        times = [x["total_s"] for row in rows for x in row.get("per_image", {}).get(m, [])]
+        if times:
+            stardist_runs[f"{m}/time_per_image"] = {
+                "n": len(times), "median_s": float(np.median(times)), "mean_s": float(np.mean(times)),
+                "max_s": float(np.max(times)), "note": "predict_instances (network + NMS) after a warm-up "
+                "call, plus normalisation; one process per group, TensorFlow threads = --threads"}
+            log(f"{m}: {np.median(times):.2f} s per image (median of {len(times)}, max {np.max(times):.1f})")
     whole = None
     if args.throughput:
         # Both at their runtimes' default threads (onnxruntime's and torch's: the machine's cores).
