@@ -381,6 +381,11 @@ def _use_tools(page, url: str, api: httpx.Client, shots: Path, movie: Path) -> N
     page.screenshot(path=shots / "tools-01-zoomed.png")
     page.keyboard.press("0")  # fit the image again
     page.keyboard.press("Escape")
+    page.keyboard.press("?")
+    assert page.get_by_test_id("help-panel").is_visible()
+    assert "split the object" in page.get_by_test_id("help-panel").inner_text()
+    page.get_by_test_id("help").click()
+    assert not page.get_by_test_id("help-panel").is_visible()
 
     # Paint a new object with a bigger brush (]), then erase it away.
     from scipy import ndimage as ndi

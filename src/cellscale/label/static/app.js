@@ -590,6 +590,7 @@ document.addEventListener("keydown", (ev) => {
   if (key === "]") { setBrush(S.brush + 1); return; }
   if (key === "o") { $("overlay-toggle").click(); return; }
   if (key === "0") { fit(); followView(); return; }
+  if (key === "?") { $("help").click(); return; }
   if (key === "escape") { S.stroke = null; S.mergeFirst = 0; select(0); return; }
   if (key === "," || key === ".") { changeFrame(S.frame + (key === "," ? -1 : 1)); }
 });
@@ -600,6 +601,7 @@ for (const b of document.querySelectorAll("[data-tool]")) b.addEventListener("cl
 // A clicked button gives the keyboard back to the image (space would press it again, not pan).
 document.addEventListener("click", (ev) => { if (ev.target.closest("button")) view.focus(); });
 $("delete").addEventListener("click", deleteSelected);
+$("help").addEventListener("click", () => { $("help-panel").hidden = !$("help-panel").hidden; });
 $("undo").addEventListener("click", () => undo());
 $("redo").addEventListener("click", () => redo());
 $("save").addEventListener("click", () => save(false));
