@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import signal
 import socket
 from pathlib import Path
 
@@ -402,10 +403,15 @@ def test_the_command_serves_the_page(image_path):
                 time.sleep(0.2)
         assert listed and listed[0]["name"] == "nuclei.tif", proc.poll()
         assert 'id="view"' in httpx.get(f"http://127.0.0.1:{port}/", timeout=5).text
+        url = f"http://127.0.0.1:{port}/api/images/0"
+        labels = _decode(httpx.get(f"{url}/labels", timeout=60).json())
+        httpx.post(f"{url}/edit", json={"op": "delete", "label": int(labels.max())}, timeout=30)
     finally:
-        proc.terminate()
-        out = proc.communicate(timeout=30)[0]
-    assert f"http://localhost:{port}/" in out
+        proc.send_signal(signal.SIGINT)  # Ctrl+C, with an edit nobody saved
+        out = proc.communicate(timeout=60)[0]
+    assert f"http://localhost:{port}/" in out and proc.returncode == 0, out
+    [kept] = list(image_path.parent.glob("nuclei.labels.unsaved-*.zarr"))
+    assert "unsaved edits kept in" in out
 
 
 def test_a_movie_exports_as_a_cell_tracking_challenge_result(movie_path, image_path):
@@ -499,3 +505,28 @@ def test_clients_of_one_server_share_the_session_and_its_saves(image_path):
     assert a not in saved and b not in saved
     status = client.get("/api/images/0/status").json()
     assert status["seq"] == seq + 2 and status["version"] == 2 and status["unsaved"] is False
+
+
+def test_a_server_stopping_with_unsaved_edits_keeps_them_beside_the_image(image_path, monkeypatch,
+                                                                          capsys):
+    from cellscale.cli import _label, main
+    from cellscale.io import read_labels
+
+    edited = {}
+
+    def serve(app, host, port):  # a user edits, then stops the server without saving
+        client = TestClient(app)
+        page = Mirror(client)
+        page.post("edit", {"op": "delete", "label": int(np.unique(page.labels)[1])})
+        edited["labels"] = page.labels.copy()
+
+    monkeypatch.setattr(_label, "_serve", serve)
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    with pytest.raises(SystemExit):
+        main(["label", str(image_path), "--port", str(port)])
+    err = capsys.readouterr().err
+    [kept] = list(image_path.parent.glob("nuclei.labels.unsaved-*.zarr"))
+    assert str(kept) in " ".join(err.split()) and not labels_path(image_path).exists()
+    np.testing.assert_array_equal(np.asarray(read_labels(kept, lazy=False)), edited["labels"])

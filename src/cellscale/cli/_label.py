@@ -93,7 +93,16 @@ def label(
         typer.echo(f"warning: listening on {host}: anyone who can reach this address can see the "
                    "images and edit and save their labels (there is no login); the default "
                    "--host 127.0.0.1 with ssh -L is safer", err=True)
-    _serve(app, host, port)
+    try:
+        _serve(app, host, port)
+    except KeyboardInterrupt:  # Ctrl+C: uvicorn stops, then raises the signal again
+        pass
+    finally:
+        # Edits nobody saved are kept beside their images, never dropped.
+        for path in app.state.workspace.recover():
+            typer.echo(f"warning: unsaved edits kept in {path} (the labels store is unchanged);"
+                       " open it with cellscale.io.read_labels, or save from the page next time",
+                       err=True)
 
 
 def _serve(app: object, host: str, port: int) -> None:

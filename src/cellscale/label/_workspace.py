@@ -321,6 +321,32 @@ class OpenImage:
             f.session.mark_saved()
         return {"version": self.version, "unsaved": False}
 
+    def recover(self, stamp: str) -> Path | None:
+        """Write unsaved edits to ``<stem>.labels.unsaved-<stamp>.zarr`` (None: nothing unsaved).
+
+        For a server stopping with edits nobody saved: the labels store is left
+        as it is, and the edits are kept beside it as a plain OME-Zarr label
+        image (frames never opened: their saved labels, else 0).
+        """
+        from cellscale.io import write_labels
+        from cellscale.label import labels_path
+
+        if self.image is None or not self.unsaved():
+            return None
+        planes = []
+        for t in range(self.n_frames):
+            if t in self.frames:
+                planes.append(self.frames[t].session.labels)
+            elif self.saved is not None:
+                planes.append(self.saved[t])
+            else:
+                planes.append(np.zeros(self.plane_shape, np.uint32))
+        movie = "t" in self.image.axes
+        stem = labels_path(self.path).name[: -len(".labels.zarr")]
+        return write_labels(np.stack(planes) if movie else planes[0],
+                            self.path.with_name(f"{stem}.labels.unsaved-{stamp}.zarr"),
+                            axes="tyx" if movie else "yx")
+
     def history(self) -> list[dict[str, Any]]:
         """The saves of the labels store, oldest first (empty when nothing was saved)."""
         self.open()
@@ -379,6 +405,19 @@ class Workspace:
         if not str(image_id).isdigit() or not 0 <= int(image_id) < len(self.images):
             raise KeyError(f"no image with id {image_id!r}; ids are 0 .. {len(self.images) - 1}")
         return self.images[int(image_id)]
+
+    def recover(self) -> list[Path]:
+        """Keep every image's unsaved edits beside it (:meth:`OpenImage.recover`); the paths."""
+        import datetime as dt
+
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        written = []
+        for image in self.images:
+            with image.lock:
+                path = image.recover(stamp)
+            if path is not None:
+                written.append(path)
+        return written
 
     def list(self) -> list[dict[str, Any]]:
         """What ``GET /api/images`` returns: one summary per image, by id."""
