@@ -80,7 +80,12 @@ def test_list_page_and_static_files(image_path):
     assert entry["has_saved_labels"] is False and entry["version"] == 0
     page = client.get("/")
     assert page.status_code == 200 and 'id="view"' in page.text and "/static/app.js" in page.text
-    assert "function applyPatch" in client.get("/static/app.js").text
+    assert 'type="module"' in page.text
+    for name, words in (("app.js", "function setTool"), ("labels.js", "function applyPatch"),
+                        ("view.js", "function draw"), ("state.js", "function request")):
+        script = client.get(f"/static/{name}")
+        assert script.status_code == 200 and words in script.text
+        assert "javascript" in script.headers["content-type"]  # modules need a script type
     assert client.get("/static/style.css").status_code == 200
     assert client.get("/api/images/7/labels").status_code == 404
     assert client.get("/api/images/x/labels").status_code == 404
