@@ -316,7 +316,12 @@ def test_tools_zoom_pan_and_a_bad_labels_file_in_the_page(tmp_path):
     frames = [np.asarray(simulate_nuclei(shape=(96, 96), seed=s, diameter=16.0).image.data)
               for s in (3, 4)]
     tifffile.imwrite(movie, np.stack(frames), imagej=True, metadata={"axes": "TYX"})
-    server = Server(make_app([good, bad, movie]))
+    hist = tmp_path / "hist.tif"
+    tifffile.imwrite(hist, np.asarray(sample.image.data))
+    LabelStore(hist, (128, 128)).save(np.asarray(sample.labels["nuclei"]), base_version=0,
+                                      author="x", edits=[])
+    (labels_path(hist) / "history.json").write_text("{ not json")
+    server = Server(make_app([good, bad, movie, hist]))
     api = httpx.Client(base_url=server.url, timeout=60)
     try:
         with playwright_api.sync_playwright() as pw:
@@ -462,6 +467,14 @@ def _use_tools(page, url: str, api: httpx.Client, shots: Path, movie: Path) -> N
     page.get_by_test_id("export-ctc").click()
     _wait(page, lambda: "tracks" in page.get_by_test_id("status-message").inner_text())
     assert (movie.parent / "movie_RES" / "res_track.txt").exists()
+
+    # A corrupt edit history: the labels open, and the page says what happened to the history.
+    page.get_by_test_id("image-select").select_option("3")
+    _settle(page, ready=True)
+    text = page.get_by_test_id("status-message").inner_text()
+    assert "history" in text and "hist.labels.history-corrupt-" in text, text
+    assert page.get_by_test_id("status-version").inner_text() == "1"
+    page.screenshot(path=shots / "tools-06-corrupt-history.png")
     page.screenshot(path=shots / "tools-04-bad-labels.png")
     assert not errors, errors
 

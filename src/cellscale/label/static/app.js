@@ -130,7 +130,7 @@ window.addEventListener("mousemove", (ev) => {
   if (!S.pan && !S.stroke && ev.target !== view) return;
   const [cx, cy] = canvasPoint(ev);
   if (S.pan) {
-    S.ox = S.pan[2] + cx - S.pan[0]; S.oy = S.pan[3] + cy - S.pan[1];
+    S.ox = S.pan[2] + cx - S.pan[0]; S.oy = S.pan[3] + cy - S.pan[1]; S.fitted = false;
     draw(); return;
   }
   const [y, x] = toImage(cx, cy);
@@ -175,7 +175,7 @@ view.addEventListener("wheel", (ev) => {
   const scale = Math.max(0.02, Math.min(64, S.scale * f)), k = scale / S.scale;
   const [cx, cy] = canvasPoint(ev);
   S.ox = cx - (cx - S.ox) * k; S.oy = cy - (cy - S.oy) * k;
-  S.scale = scale;
+  S.scale = scale; S.fitted = false;
   draw();
   followView();
 }, { passive: false });

@@ -158,6 +158,7 @@ export async function loadLabels() {
   renderOverlay(S.ly0, S.lx0, S.ly0 + S.lh, S.lx0 + S.lw);
   $("status-selected").textContent = S.selected ? String(S.selected) : "none";
   applyStatus(j);
+  return j.messages || [];
 }
 
 // Every page of this server edits one copy of the labels. When they change elsewhere (another
@@ -239,10 +240,11 @@ export async function openImage(id) {
     S.lx0 = S.windowed ? clampWindow(S.w / 2, S.w) : 0;
     if (!S.windowed) { S.lh = S.h; S.lw = S.w; }
     await loadPlane(false);
-    await loadLabels();
+    const notes = await loadLabels();  // e.g. a history that had to be moved aside
     fit();
-    message(`${S.info.name}: ${S.w} x ${S.h}` + (S.windowed ? `; labels are loaded for a ${S.lw} x ${S.lh} ` +
-            "window that follows the view (outlined)" : ""), "info");
+    if (notes.length) message(notes.join(" "), "error");
+    else message(`${S.info.name}: ${S.w} x ${S.h}` + (S.windowed ? `; labels are loaded for a ${S.lw} x ` +
+                 `${S.lh} window that follows the view (outlined)` : ""), "info");
     document.body.dataset.ready = "1";
   } catch (err) {
     message(err.message, "error");

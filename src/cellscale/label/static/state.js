@@ -17,7 +17,7 @@ export const S = {
   winSize: parseInt(new URLSearchParams(location.search).get("window"), 10) || WINDOW,
   version: 0, seq: 0, unsaved: false, objects: 0, maxLabel: 0,
   selected: 0, tool: "select", brush: 4, showLabels: true,
-  scale: 1, ox: 0, oy: 0, img: null, overlay: null, overlayCtx: null, overlayData: null,
+  scale: 1, ox: 0, oy: 0, fitted: false, img: null, overlay: null, overlayCtx: null, overlayData: null,
   stroke: null, mergeFirst: 0, pan: null, space: false, mouse: null,
   queue: Promise.resolve(), busy: 0, pending: 0,
 };

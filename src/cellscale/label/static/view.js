@@ -8,13 +8,15 @@ const ctx = view.getContext("2d");
 export function resize() {
   const r = view.getBoundingClientRect();
   view.width = Math.max(1, Math.round(r.width)); view.height = Math.max(1, Math.round(r.height));
-  draw();
+  if (S.fitted) fit();  // still as fitted (not zoomed or panned since): fit the new size
+  else draw();
 }
 
 export function fit() {
   if (!S.w) return;
   S.scale = Math.min(view.width / S.w, view.height / S.h) * 0.98;
   S.ox = (view.width - S.w * S.scale) / 2; S.oy = (view.height - S.h * S.scale) / 2;
+  S.fitted = true;
   draw();
 }
 
