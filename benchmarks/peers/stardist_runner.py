@@ -56,10 +56,18 @@ def _median_diameter(labels: np.ndarray) -> float:
 
 
 def _prepare(image: np.ndarray) -> np.ndarray:
+    """Percentile normalisation; a channel whose 1st and 99.8th percentiles coincide (e.g. an
+    image saturated almost everywhere) is scaled by its min-max range instead, since dividing
+    by csbdeep's eps (1e-20) gives values of ~1e20 that make the training loss NaN."""
     from csbdeep.utils import normalize
 
     img = image if image.ndim == 2 else np.moveaxis(image, 0, -1)  # (c, y, x) -> (y, x, c)
-    return normalize(img.astype(np.float32), 1, 99.8, axis=(0, 1))
+    img = img.astype(np.float32)
+    lo, hi = np.percentile(img, (1, 99.8), axis=(0, 1))
+    if np.all(hi - lo > 1e-6 * np.maximum(1.0, np.abs(hi))):
+        return normalize(img, 1, 99.8, axis=(0, 1))
+    lo, hi = img.min(axis=(0, 1)), img.max(axis=(0, 1))
+    return (img - lo) / np.where(hi > lo, hi - lo, 1.0)
 
 
 def _augment(x: np.ndarray, y: np.ndarray):
@@ -103,6 +111,8 @@ def train(args: argparse.Namespace) -> None:
     class Budget(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
             steps["n"] += 1
+            if not np.isfinite((logs or {}).get("loss", 0.0)):
+                steps["nan_at"] = steps.get("nan_at", steps["n"])
             if steps["n"] % args.log_every == 0:
                 print(f"step {steps['n']} at {time.perf_counter() - t_start:.0f} s, "
                       f"loss {(logs or {}).get('loss', float('nan')):.4f}", flush=True)
@@ -125,6 +135,7 @@ def train(args: argparse.Namespace) -> None:
     info = {
         "method": "stardist", "model_dir": str((out / NAME).resolve()),
         "n_train_images": len(trn), "n_val_images": len(val), "optimiser_steps": steps["n"],
+        "loss_nan_from_step": steps.get("nan_at"),
         "patch": args.patch, "batch_size": args.batch_size, "n_rays": args.n_rays,
         "grid": list(args.grid), "median_train_diameter": float(np.median(
             [_median_diameter(Y[i]) for i in trn])),
