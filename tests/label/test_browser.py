@@ -378,8 +378,13 @@ def _use_tools(page, url: str, api: httpx.Client, shots: Path, movie: Path) -> N
     page.mouse.up()
     page.keyboard.up(" ")
     assert abs(page.evaluate(f"{state}.ox") - ox) < 1
-    target = next(o for o in _objects(labels)
-                  if all(0 < v for v in _screen(page, *_centre(labels, o))))
+    box = page.get_by_test_id("view").bounding_box()
+
+    def on_canvas(point: tuple[float, float]) -> bool:
+        return (box["x"] + 5 < point[0] < box["x"] + box["width"] - 5
+                and box["y"] + 5 < point[1] < box["y"] + box["height"] - 5)
+
+    target = next(o for o in _objects(labels) if on_canvas(_screen(page, *_centre(labels, o))))
     page.keyboard.press("v")
     page.mouse.click(*_screen(page, *_centre(labels, target)))
     _wait(page, lambda: page.get_by_test_id("status-selected").inner_text() == str(target))
@@ -647,3 +652,4 @@ def test_a_stroke_that_leaves_the_image_is_kept_on_it(tmp_path):
     finally:
         api.close()
         server.stop()
+

@@ -4,6 +4,7 @@
 import { $, S, TOOLS, TOOL_NAMES, enqueue, message, postJSON, request } from "./state.js";
 import { applyPatch, applyStatus, changeFrame, followView, loadPlane, openImage, select } from "./labels.js";
 import { canvasPoint, draw, fit, inside, labelAt, resize, toImage, toScreen, view } from "./view.js";
+import { nextUncertain, showUncertain, startFinetune } from "./learn.js";
 
 // ---- messages and tools ------------------------------------------------------------------
 
@@ -197,6 +198,8 @@ document.addEventListener("keydown", (ev) => {
   if (key === "o") { $("overlay-toggle").click(); return; }
   if (key === "0") { fit(); followView(); return; }
   if (key === "?") { $("help").click(); return; }
+  if (key === "u") { showUncertain(); return; }
+  if (key === "n") { nextUncertain(); return; }
   if (key === "escape") { S.stroke = null; S.mergeFirst = 0; select(0); return; }
   if (key === "," || key === ".") { changeFrame(S.frame + (key === "," ? -1 : 1)); }
 });
@@ -208,6 +211,8 @@ for (const b of document.querySelectorAll("[data-tool]")) b.addEventListener("cl
 document.addEventListener("click", (ev) => { if (ev.target.closest("button")) view.focus(); });
 $("delete").addEventListener("click", deleteSelected);
 $("help").addEventListener("click", () => { $("help-panel").hidden = !$("help-panel").hidden; });
+$("uncertain").addEventListener("click", () => showUncertain());
+$("finetune").addEventListener("click", () => startFinetune());
 $("undo").addEventListener("click", () => undo());
 $("redo").addEventListener("click", () => redo());
 $("save").addEventListener("click", () => save(false));

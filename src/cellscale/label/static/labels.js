@@ -216,6 +216,7 @@ export async function openImage(id) {
   S.id = id; S.frame = 0; S.channel = 0; S.lo = S.hi = null; S.mergeFirst = 0;
   S.img = S.labels = S.overlay = S.overview = null; S.h = S.w = 0;  // nothing of the last image stays
   S.selected = 0; $("status-selected").textContent = "none";
+  S.uncertain = []; S.uncertainAt = -1;
   applyStatus({ version: 0, unsaved: false, objects: 0 });
   $("status-count").textContent = "-"; $("status-version").textContent = "-";
   draw();
@@ -258,6 +259,7 @@ export async function changeFrame(frame) {
   if (frame === S.frame) return;
   document.body.dataset.ready = "0";
   S.frame = frame; $("frame").value = String(frame);
+  S.uncertain = []; S.uncertainAt = -1;
   await enqueue(async () => { await loadPlane(true); await loadLabels(); });
   document.body.dataset.ready = "1";
 }

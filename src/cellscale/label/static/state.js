@@ -15,6 +15,7 @@ export const S = {
   images: [], id: null, info: null, frame: 0, channel: 0, lo: null, hi: null,
   labels: null, h: 0, w: 0, ly0: 0, lx0: 0, lh: 0, lw: 0, windowed: false, overview: null,
   winSize: parseInt(new URLSearchParams(location.search).get("window"), 10) || WINDOW,
+  uncertain: [], uncertainAt: -1, finetuneJob: null,
   version: 0, seq: 0, unsaved: false, objects: 0, maxLabel: 0,
   selected: 0, tool: "select", brush: 4, showLabels: true,
   scale: 1, ox: 0, oy: 0, fitted: false, img: null, overlay: null, overlayCtx: null, overlayData: null,

@@ -40,6 +40,14 @@ export function draw() {
     ctx.strokeRect(S.lx0, S.ly0, S.lw, S.lh);
     ctx.setLineDash([]);
   }
+  // The tiles where the model is least sure (active learning), numbered from the most unsure.
+  S.uncertain.forEach((t, i) => {
+    ctx.strokeStyle = i === S.uncertainAt ? "#ffb000" : "rgba(255,176,0,0.7)";
+    ctx.lineWidth = (i === S.uncertainAt ? 3 : 1.5) / S.scale;
+    ctx.strokeRect(t.x0, t.y0, t.x1 - t.x0, t.y1 - t.y0);
+    ctx.fillStyle = "#ffb000"; ctx.font = `${14 / S.scale}px sans-serif`;
+    ctx.fillText(String(i + 1), t.x0 + 3 / S.scale, t.y0 + 15 / S.scale);
+  });
   if (S.stroke && S.stroke.points.length) {
     const pts = S.stroke.points;
     ctx.beginPath();
