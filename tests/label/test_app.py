@@ -82,7 +82,8 @@ def test_list_page_and_static_files(image_path):
     assert page.status_code == 200 and 'id="view"' in page.text and "/static/app.js" in page.text
     assert 'type="module"' in page.text
     for name, words in (("app.js", "function setTool"), ("labels.js", "function applyPatch"),
-                        ("view.js", "function draw"), ("state.js", "function request")):
+                        ("view.js", "function draw"), ("state.js", "function request"),
+                        ("learn.js", "function startFinetune")):
         script = client.get(f"/static/{name}")
         assert script.status_code == 200 and words in script.text
         assert "javascript" in script.headers["content-type"]  # modules need a script type
