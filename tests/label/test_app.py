@@ -260,6 +260,11 @@ def test_labels_that_do_not_match_the_image_are_reported_and_kept(image_path):
     assert client.get("/api/images").json()[0]["error"] == detail
     assert sorted(p.name for p in labels_path(image_path).rglob("*")) == before
     np.testing.assert_array_equal(LabelStore(image_path, (64, 64)).load()[0], wrong)
+    # Following the advice (move the labels aside) works without restarting the server.
+    labels_path(image_path).rename(image_path.with_name("elsewhere.labels.zarr"))
+    res = client.get("/api/images/0/labels")
+    assert res.status_code == 200 and res.json()["version"] == 0
+    assert client.get("/api/images").json()[0]["error"] is None
 
 
 def test_a_corrupt_history_is_reported_and_the_labels_kept(image_path):

@@ -126,17 +126,18 @@ class OpenImage:
     def open(self) -> None:
         """Read the pixels and the saved labels (if any); raises a clear error on bad input.
 
-        Labels are proposed per frame on first use (:meth:`frame`), not here.
+        Labels are proposed per frame on first use (:meth:`frame`), not here. A
+        failure is tried again on the next request, so a user who follows the
+        message (moves a mismatched labels folder aside, say) need not restart.
         """
         if self.image is not None:
             return
-        if self.error is not None:
-            raise InvalidImageError(self.error)
         try:
             self._open()
         except CellscaleError as exc:
             self.error = user_message(exc)
             raise
+        self.error = None
 
     def _open(self) -> None:
         from cellscale.io import read
