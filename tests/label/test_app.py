@@ -192,6 +192,9 @@ def test_split_cuts_a_merged_pair_along_the_drawn_line(tmp_path):
     ({"op": "merge", "a": 1}, "missing b"),
     ({"op": "delete", "label": 1, "colour": "red"}, "unknown colour"),
     ({"op": "delete", "label": 10**6}, "10000"),
+    ({"op": "paint", "points": [1, 2], "radius": 2}, "list of [y, x] pairs"),
+    ({"op": "split", "line": "across"}, "list of [y, x] pairs"),
+    ({"op": "delete", "label": 1, "frame": "first"}, "frame must be an integer"),
 ])
 def test_bad_edits_are_refused_with_the_reason(image_path, body, words):
     client = _client(image_path)
@@ -217,6 +220,9 @@ def test_save_writes_the_store_and_a_new_server_loads_it(image_path):
     assert [e["op"] for e in entry["edits"]] == ["delete"]
     assert client.get("/api/images/0/labels").json()["unsaved"] is False
     assert client.post("/api/images/0/save", json={}).status_code == 422  # no base_version
+    bad = client.post("/api/images/0/save", json={"base_version": "latest"})
+    assert bad.status_code == 422 and "base_version must be an integer" in bad.json()["detail"]
+    assert client.post("/api/images/0/undo", json={"frame": [0]}).status_code == 422
 
     again = _client(image_path)
     listed = again.get("/api/images").json()[0]

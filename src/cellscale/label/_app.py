@@ -80,7 +80,7 @@ def make_app(images: list[Path], *, model: Any = "nuclei", channels: list[str | 
     from fastapi.staticfiles import StaticFiles
 
     from cellscale.label._plane import user_message
-    from cellscale.label._workspace import Workspace
+    from cellscale.label._workspace import Workspace, as_int
 
     space = Workspace(images, model=model, channels=channels, author=author, axes=axes)
     app = FastAPI(title="cellscale label", docs_url="/api/docs", openapi_url="/api/openapi.json")
@@ -167,13 +167,13 @@ def make_app(images: list[Path], *, model: Any = "nuclei", channels: list[str | 
     def undo(image_id: str, body: dict[str, Any] | None = Body(None)) -> dict[str, Any] | None:
         image = _image(image_id)
         with image.lock:
-            return image.undo(int((body or {}).get("frame", 0) or 0))
+            return image.undo(as_int((body or {}).get("frame", 0) or 0, "frame"))
 
     @app.post("/api/images/{image_id}/redo")
     def redo(image_id: str, body: dict[str, Any] | None = Body(None)) -> dict[str, Any] | None:
         image = _image(image_id)
         with image.lock:
-            return image.redo(int((body or {}).get("frame", 0) or 0))
+            return image.redo(as_int((body or {}).get("frame", 0) or 0, "frame"))
 
     @app.post("/api/images/{image_id}/save")
     def save(image_id: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
@@ -182,7 +182,7 @@ def make_app(images: list[Path], *, model: Any = "nuclei", channels: list[str | 
             raise HTTPException(422, "save needs the version the edits started from: "
                                      '{"base_version": N} (the "version" of GET .../labels)')
         with image.lock:
-            return image.save(base_version=int(body["base_version"]),
+            return image.save(base_version=as_int(body["base_version"], "base_version"),
                               author=body.get("author") or space.author,
                               force=bool(body.get("force", False)))
 

@@ -24,7 +24,7 @@ from cellscale.errors import (
 from cellscale.label._frame import FrameState, Proposer
 from cellscale.label._plane import clip_region, encode_labels, label_under, user_message
 
-__all__ = ["EDIT_ARGS", "OpenImage", "Workspace"]
+__all__ = ["EDIT_ARGS", "OpenImage", "Workspace", "as_int"]
 
 #: The arguments each edit operation takes (``label`` of paint/fill/split is optional here:
 #: paint and fill then start a new object, split cuts the object most under the line).
@@ -37,6 +37,29 @@ EDIT_ARGS: dict[str, tuple[set[str], set[str]]] = {
     "split": ({"line"}, {"label"}),
     "add_cell": ({"y", "x"}, set()),
 }
+
+
+def as_int(value: Any, name: str) -> int:
+    """An integer argument of a request; InvalidArgumentError (422) naming it otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise InvalidArgumentError(f"{name} must be an integer, got {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise InvalidArgumentError(f"{name} must be an integer, got {value!r}") from None
+    if not number.is_integer():
+        raise InvalidArgumentError(f"{name} must be an integer, got {value!r}")
+    return int(number)
+
+
+def _pairs(value: Any, name: str) -> list[tuple[float, float]]:
+    """A list of ``[y, x]`` pairs from a request, as floats; InvalidArgumentError otherwise."""
+    try:
+        pairs = [(float(y), float(x)) for y, x in value]
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(
+            f"{name} must be a list of [y, x] pairs of numbers, got {value!r}"[:300]) from None
+    return pairs
 
 
 class OpenImage:
@@ -243,7 +266,7 @@ class OpenImage:
         """Apply one edit operation (``{"op": ..., args...}``); the Patch's JSON plus the status."""
         body = dict(body)
         op = body.pop("op", None)
-        frame = int(body.pop("frame", 0) or 0)
+        frame = as_int(body.pop("frame", 0) or 0, "frame")
         if op not in EDIT_ARGS:
             raise InvalidArgumentError(
                 f"unknown edit operation {op!r}; choose one of {', '.join(EDIT_ARGS)}")
@@ -261,9 +284,9 @@ class OpenImage:
             session.maps = {k: np.asarray(v, dtype=np.float32) for k, v in maps.items()}
             state.needs_maps = False
         if op in ("paint", "erase"):
-            body["points"] = [tuple(float(v) for v in p) for p in body["points"]]
+            body["points"] = _pairs(body["points"], "points")
         if op == "split":
-            body["line"] = [tuple(float(v) for v in p) for p in body["line"]]
+            body["line"] = _pairs(body["line"], "line")
             if body.get("label") is None:
                 body["label"] = label_under(session.labels, body["line"])
         if op in ("paint", "fill") and not body.get("label"):
