@@ -225,9 +225,10 @@ $("keep-mine").addEventListener("click", () => save(true));
 $("conflict-cancel").addEventListener("click", () => { $("conflict").hidden = true; });
 $("overlay-toggle").addEventListener("change", (ev) => { S.showLabels = ev.target.checked; draw(); });
 // Unsaved edits stay on the server (until it stops), so switching images loses nothing.
-$("image-select").addEventListener("change", (ev) => openImage(ev.target.value));
+$("image-select").addEventListener("change", (ev) => { view.focus(); openImage(ev.target.value); });
 $("channel").addEventListener("change", (ev) => {
   S.channel = ev.target.value === "all" ? "all" : +ev.target.value;
+  view.focus();  // the keys go to the image again, not to the list
   for (const id of ["contrast-lo", "contrast-hi", "contrast-auto"]) $(id).disabled = S.channel === "all";
   enqueue(() => loadPlane(false));
 });

@@ -221,6 +221,7 @@ export async function openImage(id) {
   $("status-count").textContent = "-"; $("status-version").textContent = "-";
   draw();
   S.info = S.images.find((im) => im.id === id);
+  document.title = `${S.info.name} - cellscale label`;
   const ch = $("channel");
   ch.innerHTML = "";
   for (const c of ["contrast-lo", "contrast-hi", "contrast-auto"]) $(c).disabled = false;
