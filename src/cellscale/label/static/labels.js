@@ -111,6 +111,7 @@ export async function fetchPlane(params) {
   const img = new Image();
   img.src = URL.createObjectURL(await res.blob());
   await img.decode();
+  URL.revokeObjectURL(img.src);  // decoded: the blob can go
   return { img, lo: head("X-Lo"), hi: head("X-Hi"), min: head("X-Min"), max: head("X-Max") };
 }
 
@@ -146,8 +147,9 @@ export async function loadPlane(keepContrast) {
   draw();
 }
 
-export async function loadLabels() {
-  const q = new URLSearchParams({ frame: S.frame, ...(S.windowed ? windowParams() : {}) });
+// The labels of the frame (or of a window: `region`, default the current one).
+export async function loadLabels(region) {
+  const q = new URLSearchParams({ frame: S.frame, ...(S.windowed ? region || windowParams() : {}) });
   const j = await (await request(`${api("/labels")}?${q}`)).json();
   S.ly0 = j.y0; S.lx0 = j.x0; S.lh = j.h; S.lw = j.w; S.seq = j.seq;
   S.labels = decode(j.data);
@@ -194,12 +196,12 @@ export function followView() {
     if (top >= S.ly0 && left >= S.lx0 && bottom <= S.ly0 + S.lh && right <= S.lx0 + S.lw) return;
     const y0 = clampWindow((vy0 + vy1) / 2, S.h), x0 = clampWindow((vx0 + vx1) / 2, S.w);
     if (Math.abs(y0 - S.ly0) < Math.max(16, S.lh / 8) && Math.abs(x0 - S.lx0) < Math.max(16, S.lw / 8)) return;
-    S.ly0 = y0; S.lx0 = x0;
+    // The window moves only when its labels arrive (patches meanwhile go to the old one).
+    const next = { y0, x0, h: S.lh, w: S.lw };
     enqueue(async () => {
       document.body.dataset.window = "loading";
-      const img = (await fetchPlane({ ...planeBase(), lo: S.lo, hi: S.hi,
-                                      ...windowParams() })).img;
-      await loadLabels();
+      const img = (await fetchPlane({ ...planeBase(), lo: S.lo, hi: S.hi, ...next })).img;
+      await loadLabels(next);
       S.img = img;
       draw();
       document.body.dataset.window = `${S.ly0},${S.lx0}`;
