@@ -85,7 +85,9 @@ def make_app(images: list[Path], *, model: Any = "nuclei", channels: list[str | 
     space = Workspace(images, model=model, channels=channels, author=author, axes=axes)
     app = FastAPI(title="cellscale label", docs_url="/api/docs", openapi_url="/api/openapi.json")
     app.state.workspace = space
-    app.add_middleware(GZipMiddleware, minimum_size=2048)
+    # Level 1: the labels of a 3072² window (50 MB of base64 JSON) shrink to 0.4 MB in 0.08 s;
+    # level 9, the default, to 0.1 MB in 0.46 s (simulated nuclei).
+    app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=1)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(CellscaleError)
