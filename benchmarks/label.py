@@ -9,7 +9,8 @@ held-out set (seeds 72000+) of the same regime.
 Rounds k = 1 .. K: the current model (round 0: the shipped one) proposes
 labels for the pool (:func:`cellscale.label.propose`); the annotator spends a
 budget of E edits per round, finishing images it started, then the worst
-proposals first (lowest F1@0.5 against the truth), each edit one
+proposals first (lowest F1@0.5 against the truth; ``--order seed``: in seed
+order, the images the baseline labels), each edit one
 :class:`cellscale.label.EditSession` operation:
 
 - a proposal holding two or more true nuclei: ``split`` with a line from the
@@ -37,7 +38,7 @@ Prints a markdown table and writes ``benchmarks/results/label[_LABEL].json``.
 Usage::
 
     python benchmarks/label.py [--quick] [--rounds 3] [--edits 60] [--minutes 2]
-        [--pool 12] [--held 8] [--label NAME]
+        [--pool 12] [--held 8] [--order worst|seed] [--baseline-last-only] [--label NAME]
 """
 
 from __future__ import annotations
@@ -248,9 +249,10 @@ def run(args: argparse.Namespace) -> dict:
             else:
                 lab, maps, _ = propose(image, seg)
                 sessions[i] = EditSession(lab, maps)
-        order = sorted((i for i in labels if i not in finished)) + sorted(
-            (i for i in range(len(pool)) if i not in labels),
-            key=lambda i: f1(sessions[i].labels, pool[i][1]))
+        fresh = [i for i in range(len(pool)) if i not in labels]
+        if args.order == "worst":
+            fresh.sort(key=lambda i: f1(sessions[i].labels, pool[i][1]))
+        order = sorted(i for i in labels if i not in finished) + fresh
         spent = 0
         for i in order:
             if spent >= args.edits:
@@ -348,6 +350,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pool", type=int, default=12)
     parser.add_argument("--held", type=int, default=8)
     parser.add_argument("--baseline-last-only", action="store_true")
+    parser.add_argument("--order", choices=("worst", "seed"), default="worst",
+                        help="images the annotator starts: worst proposals first, or in seed "
+                        "order (the images the from-scratch baseline labels)")
     parser.add_argument("--label", default=None)
     args = parser.parse_args(argv)
     if args.quick:
