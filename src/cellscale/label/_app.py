@@ -79,8 +79,8 @@ def make_app(images: list[Path], *, model: Any = "nuclei", channels: list[str | 
     from fastapi.responses import FileResponse, JSONResponse, Response
     from fastapi.staticfiles import StaticFiles
 
-    from cellscale.label._plane import user_message
-    from cellscale.label._workspace import Workspace, as_int
+    from cellscale.label._plane import as_int, user_message
+    from cellscale.label._workspace import Workspace
 
     space = Workspace(images, model=model, channels=channels, author=author, axes=axes)
     app = FastAPI(title="cellscale label", docs_url="/api/docs", openapi_url="/api/openapi.json")

@@ -1,20 +1,21 @@
-"""Pictures and blocks of a plane as the labelling server sends them, and its messages.
+"""Pictures and blocks of a plane as the labelling server sends them, its messages, its checks.
 
-No web code here: PNG rendering, label encoding, region clipping, and the
-wording of errors for the page.
+No web code here: PNG rendering, label encoding, region clipping, the
+wording of errors for the page, and the checks of values a request sends.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+from typing import Any
 
 import numpy as np
 
 from cellscale.errors import CellscaleError, InvalidArgumentError
 
-__all__ = ["clip_region", "encode_labels", "label_under", "render_composite", "render_plane",
-           "user_message"]
+__all__ = ["as_int", "as_pairs", "clip_region", "encode_labels", "label_under", "render_composite",
+           "render_plane", "user_message"]
 
 #: Colours of a composite of 2 channels (green, magenta) and of 3 (red, green, blue).
 COMPOSITE_COLOURS = {2: ((0, 1, 0), (1, 0, 1)), 3: ((1, 0, 0), (0, 1, 0), (0, 0, 1))}
@@ -138,3 +139,26 @@ def label_under(labels: np.ndarray, line: list[tuple[float, float]]) -> int:
                                    "to cut")
     ids, counts = np.unique(values, return_counts=True)
     return int(ids[np.argmax(counts)])
+
+
+def as_int(value: Any, name: str) -> int:
+    """An integer argument of a request; InvalidArgumentError (422) naming it otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise InvalidArgumentError(f"{name} must be an integer, got {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise InvalidArgumentError(f"{name} must be an integer, got {value!r}") from None
+    if not number.is_integer():
+        raise InvalidArgumentError(f"{name} must be an integer, got {value!r}")
+    return int(number)
+
+
+def as_pairs(value: Any, name: str) -> list[tuple[float, float]]:
+    """A list of ``[y, x]`` pairs from a request, as floats; InvalidArgumentError otherwise."""
+    try:
+        pairs = [(float(y), float(x)) for y, x in value]
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(
+            f"{name} must be a list of [y, x] pairs of numbers, got {value!r}"[:300]) from None
+    return pairs

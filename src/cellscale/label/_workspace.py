@@ -22,9 +22,16 @@ from cellscale.errors import (
     InvalidImageError,
 )
 from cellscale.label._frame import FrameState, Proposer
-from cellscale.label._plane import clip_region, encode_labels, label_under, user_message
+from cellscale.label._plane import (
+    as_int,
+    as_pairs,
+    clip_region,
+    encode_labels,
+    label_under,
+    user_message,
+)
 
-__all__ = ["EDIT_ARGS", "OpenImage", "Workspace", "as_int"]
+__all__ = ["EDIT_ARGS", "OpenImage", "Workspace"]
 
 #: The arguments each edit operation takes (``label`` of paint/fill/split is optional here:
 #: paint and fill then start a new object, split cuts the object most under the line).
@@ -37,29 +44,6 @@ EDIT_ARGS: dict[str, tuple[set[str], set[str]]] = {
     "split": ({"line"}, {"label"}),
     "add_cell": ({"y", "x"}, set()),
 }
-
-
-def as_int(value: Any, name: str) -> int:
-    """An integer argument of a request; InvalidArgumentError (422) naming it otherwise."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise InvalidArgumentError(f"{name} must be an integer, got {value!r}")
-    try:
-        number = float(value)
-    except ValueError:
-        raise InvalidArgumentError(f"{name} must be an integer, got {value!r}") from None
-    if not number.is_integer():
-        raise InvalidArgumentError(f"{name} must be an integer, got {value!r}")
-    return int(number)
-
-
-def _pairs(value: Any, name: str) -> list[tuple[float, float]]:
-    """A list of ``[y, x]`` pairs from a request, as floats; InvalidArgumentError otherwise."""
-    try:
-        pairs = [(float(y), float(x)) for y, x in value]
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(
-            f"{name} must be a list of [y, x] pairs of numbers, got {value!r}"[:300]) from None
-    return pairs
 
 
 class OpenImage:
@@ -284,9 +268,9 @@ class OpenImage:
             session.maps = {k: np.asarray(v, dtype=np.float32) for k, v in maps.items()}
             state.needs_maps = False
         if op in ("paint", "erase"):
-            body["points"] = _pairs(body["points"], "points")
+            body["points"] = as_pairs(body["points"], "points")
         if op == "split":
-            body["line"] = _pairs(body["line"], "line")
+            body["line"] = as_pairs(body["line"], "line")
             if body.get("label") is None:
                 body["label"] = label_under(session.labels, body["line"])
         if op in ("paint", "fill") and not body.get("label"):
@@ -346,30 +330,10 @@ class OpenImage:
         return {"version": self.version, "unsaved": False}
 
     def recover(self, stamp: str) -> Path | None:
-        """Write unsaved edits to ``<stem>.labels.unsaved-<stamp>.zarr`` (None: nothing unsaved).
+        """Keep unsaved edits beside the image (:func:`cellscale.label._exports.recover`)."""
+        from cellscale.label._exports import recover
 
-        For a server stopping with edits nobody saved: the labels store is left
-        as it is, and the edits are kept beside it as a plain OME-Zarr label
-        image (frames never opened: their saved labels, else 0).
-        """
-        from cellscale.io import write_labels
-        from cellscale.label import labels_path
-
-        if self.image is None or not self.unsaved():
-            return None
-        planes = []
-        for t in range(self.n_frames):
-            if t in self.frames:
-                planes.append(self.frames[t].session.labels)
-            elif self.saved is not None:
-                planes.append(self.saved[t])
-            else:
-                planes.append(np.zeros(self.plane_shape, np.uint32))
-        movie = "t" in self.image.axes
-        stem = labels_path(self.path).name[: -len(".labels.zarr")]
-        return write_labels(np.stack(planes) if movie else planes[0],
-                            self.path.with_name(f"{stem}.labels.unsaved-{stamp}.zarr"),
-                            axes="tyx" if movie else "yx")
+        return recover(self, stamp)
 
     def history(self) -> list[dict[str, Any]]:
         """The saves of the labels store, oldest first (empty when nothing was saved)."""
@@ -377,31 +341,10 @@ class OpenImage:
         return self.store.history() if self.store.exists() else []
 
     def export_ctc(self) -> dict[str, Any]:
-        """Track the movie's current labels and write a Cell Tracking Challenge result beside it.
+        """Track the movie's labels into a CTC result (:func:`cellscale.label._exports.export_ctc`)."""
+        from cellscale.label._exports import export_ctc
 
-        The labels as they are now (saved or not; frames not opened yet are
-        proposed first) are linked by :func:`cellscale.track.track` and written
-        as ``<image stem>_RES/`` (``maskTTT.tif`` + ``res_track.txt``), replacing
-        an earlier export. Track identities come from the tracker: the page
-        does not edit them.
-        """
-        from cellscale.data._ctc import write_ctc_result
-        from cellscale.label import labels_path
-        from cellscale.track import track
-
-        self.open()
-        if "t" not in self.image.axes:
-            raise InvalidArgumentError(
-                f"{self.path.name} is one image, not a movie: the Cell Tracking Challenge format "
-                "is for time-lapse movies (axes tyx)")
-        labels = np.stack([self.frame(t).session.labels for t in range(self.n_frames)])
-        tracked, lineage = track(labels, source=str(self.path))
-        stem = labels_path(self.path).name[: -len(".labels.zarr")]
-        folder = write_ctc_result(tracked, lineage, self.path.with_name(f"{stem}_RES"),
-                                  overwrite=True)
-        divisions = int((lineage["parent"] > 0).sum()) if len(lineage) else 0
-        return {"folder": str(folder), "frames": int(labels.shape[0]), "tracks": int(len(lineage)),
-                "divisions": divisions}
+        return export_ctc(self)
 
 
 class Workspace:
