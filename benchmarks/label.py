@@ -37,8 +37,8 @@ Prints a markdown table and writes ``benchmarks/results/label[_LABEL].json``.
 
 Usage::
 
-    python benchmarks/label.py [--quick] [--rounds 3] [--edits 60] [--minutes 2]
-        [--pool 12] [--held 8] [--order worst|seed] [--baseline-last-only] [--label NAME]
+    python benchmarks/label.py [--quick] [--rounds 4] [--edits 40] [--minutes 2]
+        [--pool 16] [--held 8] [--order worst|seed] [--baseline-last-only] [--label NAME]
 """
 
 from __future__ import annotations
@@ -344,10 +344,10 @@ def table(result: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 round, tiny sets (smoke run)")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--edits", type=int, default=60, help="edits per round")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--edits", type=int, default=40, help="edits per round")
     parser.add_argument("--minutes", type=float, default=2.0, help="fine-tune budget per round")
-    parser.add_argument("--pool", type=int, default=12)
+    parser.add_argument("--pool", type=int, default=16)
     parser.add_argument("--held", type=int, default=8)
     parser.add_argument("--baseline-last-only", action="store_true")
     parser.add_argument("--order", choices=("worst", "seed"), default="worst",
