@@ -9,12 +9,17 @@
 :class:`Patch`                   the block of labels an edit changed
 :func:`propose`                  the model's labels and maps of one plane
 :class:`LabelConflictError`      the labels on disk moved on since they were loaded
+:func:`uncertain_tiles`          the tiles the model is least sure of (active learning)
+:func:`finetune`                 fine-tune a model on corrected labels in the background
 ===============================  ==================================================
 
-No web code lives here; the browser page and the server build on this.
+The server (``make_app``, ``cellscale label``) builds on these; FastAPI is
+imported only there.
 """
 
+from cellscale.label._active import uncertain_tiles
 from cellscale.label._edit import EditSession
+from cellscale.label._finetune import FinetuneJob, finetune
 from cellscale.label._history import LabelHistoryWarning
 from cellscale.label._patch import Patch
 from cellscale.label._propose import propose
@@ -27,11 +32,14 @@ from cellscale.label._store import (
 
 __all__ = [
     "EditSession",
+    "FinetuneJob",
     "LabelConflictError",
     "LabelHistoryWarning",
     "LabelShapeError",
     "LabelStore",
     "Patch",
+    "finetune",
     "labels_path",
     "propose",
+    "uncertain_tiles",
 ]
