@@ -274,29 +274,8 @@ def run_cellpose(py: Path, model_dir: Path, folder: Path, pred: Path, mode: str,
     on the same folder are reused: Cellpose does not change between runs of
     this benchmark that compare cellscale models.
     """
-    info = json.loads((model_dir / "train_info.json").read_text())
-    done = pred / "result.json"
-    if reuse and done.is_file():
-        old = json.loads(done.read_text())
-        same = {k: old.get("train_info", {}).get(k) for k in ("weights", "train_wall_s")} == \
-            {k: info.get(k) for k in ("weights", "train_wall_s")}
-        if same and old.get("set") == str(folder) and "process_wall_s" in old:
-            log(f"  reusing Cellpose predictions in {pred}")
-            return old
-    shutil.rmtree(pred, ignore_errors=True)
-    cmd = [str(py), str(HERE / "peers" / "cellpose3_runner.py"), "predict", str(model_dir),
-           str(folder), str(pred), "--diameter", mode, "--once"]
-    if threads:
-        cmd += ["--threads", str(threads)]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0 or not (pred / "result.json").is_file():
-        return {"error": "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-6:])}
-    result = {**json.loads(done.read_text()), "process_wall_s": wall, "set": str(folder)}
-    done.write_text(json.dumps(result, indent=2))
-    return result
+    return _run_peer("Cellpose", "cellpose3_runner.py", ("weights", "train_wall_s"), py,
+                     model_dir, folder, pred, mode, threads, reuse=reuse)
 
 
 def run_stardist(py: Path, model_dir: Path, folder: Path, pred: Path, mode: str,
@@ -306,24 +285,36 @@ def run_stardist(py: Path, model_dir: Path, folder: Path, pred: Path, mode: str,
 
     Predictions of the same trained model on the same folder are reused.
     """
+    env = {"TF_CPP_MIN_LOG_LEVEL": "2", **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+    return _run_peer("StarDist", "stardist_runner.py", ("model_dir", "train_wall_s"), py,
+                     model_dir, folder, pred, mode, threads, env=env)
+
+
+def _run_peer(name: str, runner: str, same_keys: tuple[str, ...], py: Path, model_dir: Path,
+              folder: Path, pred: Path, mode: str, threads: int | None, *, reuse: bool = True,
+              env: dict[str, str] | None = None) -> dict:
+    """A peer runner's ``predict --once`` on a set folder; its result.json plus the wall time.
+
+    A result of the same trained model (``same_keys`` of its train_info.json)
+    on the same folder is reused.
+    """
     info = json.loads((model_dir / "train_info.json").read_text())
     done = pred / "result.json"
-    if done.is_file():
+    if reuse and done.is_file():
         old = json.loads(done.read_text())
-        same = {k: old.get("train_info", {}).get(k) for k in ("model_dir", "train_wall_s")} == \
-            {k: info.get(k) for k in ("model_dir", "train_wall_s")}
+        same = {k: old.get("train_info", {}).get(k) for k in same_keys} == \
+            {k: info.get(k) for k in same_keys}
         if same and old.get("set") == str(folder) and "process_wall_s" in old:
-            log(f"  reusing StarDist predictions in {pred}")
+            log(f"  reusing {name} predictions in {pred}")
             return old
     shutil.rmtree(pred, ignore_errors=True)
-    cmd = [str(py), str(HERE / "peers" / "stardist_runner.py"), "predict", str(model_dir),
+    cmd = [str(py), str(HERE / "peers" / runner), "predict", str(model_dir),
            str(folder), str(pred), "--diameter", mode, "--once"]
     if threads:
         cmd += ["--threads", str(threads)]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore", "TF_CPP_MIN_LOG_LEVEL": "2",
-                               **({"OMP_NUM_THREADS": str(threads)} if threads else {})})
+                          env={**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})})
     wall = time.perf_counter() - t0
     if proc.returncode != 0 or not done.is_file():
         return {"error": "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-6:])}
