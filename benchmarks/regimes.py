@@ -323,6 +323,40 @@ def _run_peer(name: str, runner: str, same_keys: tuple[str, ...], py: Path, mode
     return result
 
 
+def regime_groups(rows: list[dict]) -> dict[str, dict[str, Path]]:
+    """The scored regimes' set folders by group and slug: a peer runs once per group."""
+    groups: dict[str, dict[str, Path]] = {}
+    for row in rows:
+        if "scores" in row:
+            groups.setdefault(row["group"], {})[Regime(row["group"], row["name"]).slug] = \
+                Path(row["set"])
+    return groups
+
+
+def peer_scores(rows: list[dict], members: dict[str, Path], method: str, result: dict,
+                pred: Path, *, limit: int | None = None, count_images: bool = False,
+                log_rows: bool = False) -> None:
+    """Score a peer's run over one group's union set into each member regime's row.
+
+    ``limit``: only the first images of each regime were run; ``count_images``:
+    record how many as ``images``; ``log_rows``: print each regime's F1.
+    """
+    for row in rows:
+        slug = Regime(row["group"], row["name"]).slug
+        if slug not in members:
+            continue
+        if "error" in result or "skipped" in result:
+            row["scores"][method] = {k: result[k] for k in ("error", "skipped") if k in result}
+            continue
+        names = row["names"][:limit]
+        scores = score(Path(row["set"]), pred, names, prefix=f"{slug}__")
+        row["scores"][method] = {**scores, "images": len(names)} if count_images else scores
+        row["per_image"][method] = [x for x in result["per_image"]
+                                    if x["name"].startswith(f"{slug}__")]
+        if log_rows:
+            log(f"  {row['group']:10s} {row['name']:22s} {method} {scores['f1']:.3f}")
+
+
 def score(folder: Path, pred: Path, names: list[str], prefix: str = "") -> dict:
     """F1@0.5 and mean AP pooled over a set's images."""
     total = aggregate(
@@ -625,11 +659,7 @@ def main() -> None:
         rows.append(row)
     cellpose_runs = {}
     if cp_ready and sets:
-        groups: dict[str, dict[str, Path]] = {}
-        for row in rows:
-            if "scores" in row:
-                groups.setdefault(row["group"], {})[Regime(row["group"], row["name"]).slug] = \
-                    Path(row["set"])
+        groups = regime_groups(rows)
         for m in [m for m in methods if m.startswith("cellpose3")]:
             for group, members in groups.items():
                 limit = args.cellpose_images if args.cellpose_images < args.images else None
@@ -644,18 +674,7 @@ def main() -> None:
                 cellpose_runs[f"{m}/{group}"] = {k: v for k, v in r.items() if k != "train_info"}
                 if "error" in r:
                     notes.append(f"{m} on {group} failed: {r['error'].splitlines()[-1]}")
-                for row in rows:
-                    slug = Regime(row["group"], row["name"]).slug
-                    if slug not in members:
-                        continue
-                    if "error" in r or "skipped" in r:
-                        row["scores"][m] = {k: r[k] for k in ("error", "skipped") if k in r}
-                        continue
-                    names = row["names"][:limit]
-                    row["scores"][m] = {**score(Path(row["set"]), pred, names, prefix=f"{slug}__"),
-                                        "images": len(names)}
-                    row["per_image"][m] = [x for x in r["per_image"]
-                                           if x["name"].startswith(f"{slug}__")]
+                peer_scores(rows, members, m, r, pred, limit=limit, count_images=True)
     else:
         for row in rows:
             for m in methods:
@@ -664,12 +683,7 @@ def main() -> None:
     sd_ready = sd_py is not None and (args.stardist_model / "train_info.json").is_file()
     stardist_runs = {}
     for m in [m for m in methods if m.startswith("stardist")]:
-        groups = {}
-        for row in rows:
-            if "scores" in row:
-                groups.setdefault(row["group"], {})[Regime(row["group"], row["name"]).slug] = \
-                    Path(row["set"])
-        for group, members in groups.items():
+        for group, members in regime_groups(rows).items():
             if not sd_ready:
                 r = {"skipped": "no model"}
             else:
@@ -681,16 +695,7 @@ def main() -> None:
                 stardist_runs[f"{m}/{group}"] = {k: v for k, v in r.items() if k != "train_info"}
                 if "error" in r:
                     notes.append(f"{m} on {group} failed: {r['error'].splitlines()[-1]}")
-            for row in rows:
-                slug = Regime(row["group"], row["name"]).slug
-                if slug not in members:
-                    continue
-                if "error" in r or "skipped" in r:
-                    row["scores"][m] = {k: r[k] for k in ("error", "skipped") if k in r}
-                    continue
-                row["scores"][m] = score(Path(row["set"]), pred, row["names"], prefix=f"{slug}__")
-                row["per_image"][m] = [x for x in r["per_image"] if x["name"].startswith(f"{slug}__")]
-                log(f"  {row['group']:10s} {row['name']:22s} {m} {row['scores'][m]['f1']:.3f}")
+            peer_scores(rows, members, m, r, pred, log_rows=True)
     for m in [m for m in methods if m.startswith("stardist")]:
         times = [x["total_s"] for row in rows for x in row.get("per_image", {}).get(m, [])]
         if times:
